@@ -1,0 +1,293 @@
+// The thin layer over LMDB's C API: one shared environment per file per process, the
+// lock that keeps map resizes away from live transactions, and byte-span conversions.
+#pragma once
+
+#include "netabase/detail/buffer.hpp"
+#include "netabase/error.hpp"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace netabase::detail {
+
+inline MDB_val to_val(std::span<const std::byte> s) noexcept {
+    return MDB_val{s.size(), const_cast<std::byte*>(s.data())};
+}
+
+inline std::span<const std::byte> to_span(const MDB_val& v) noexcept {
+    return {static_cast<const std::byte*>(v.mv_data), v.mv_size};
+}
+
+inline int compare(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+    std::size_t n = a.size() < b.size() ? a.size() : b.size();
+    int c = n ? std::memcmp(a.data(), b.data(), n) : 0;
+    if (c != 0) return c;
+    return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+
+inline bool starts_with(std::span<const std::byte> s, std::span<const std::byte> prefix) noexcept {
+    return s.size() >= prefix.size() && (prefix.empty() || std::memcmp(s.data(), prefix.data(), prefix.size()) == 0);
+}
+
+// Transactions this thread has open, over all stores: a map resize must not wait for them.
+inline thread_local int transactions_on_this_thread = 0;
+
+// One LMDB environment, shared by every Store of the process that names the same file.
+class environment {
+public:
+    environment(const environment&) = delete;
+    environment& operator=(const environment&) = delete;
+
+    ~environment() {
+        for (MDB_txn* t : pool_) ::mdb_txn_abort(t);
+        ::mdb_env_close(env_);
+    }
+
+    MDB_env* get() const noexcept { return env_; }
+    bool read_only() const noexcept { return read_only_; }
+    const std::filesystem::path& path() const noexcept { return path_; }
+    std::size_t max_key_size() const noexcept { return max_key_; }
+
+    std::size_t map_size() const {
+        MDB_envinfo info;
+        check(::mdb_env_info(env_, &info), "mdb_env_info");
+        return info.me_mapsize;
+    }
+
+    // Counts a transaction in; blocks while a resize is under way, unless this thread already
+    // holds a transaction (the resize is waiting for that one, so waiting here would deadlock).
+    void enter() {
+        std::unique_lock lock(mu_);
+        if (transactions_on_this_thread == 0) cv_.wait(lock, [&] { return !resizing_; });
+        ++active_;
+        ++transactions_on_this_thread;
+    }
+
+    void leave() noexcept {
+        std::lock_guard lock(mu_);
+        --transactions_on_this_thread;
+        if (--active_ == 0 && resizing_) cv_.notify_all();
+    }
+
+    // A reset read transaction from the pool, renewed, or a new one.
+    MDB_txn* begin_read() {
+        MDB_txn* t = nullptr;
+        {
+            std::unique_lock lock(mu_);
+            if (transactions_on_this_thread == 0) cv_.wait(lock, [&] { return !resizing_; });
+            ++active_;
+            ++transactions_on_this_thread;
+            if (!pool_.empty()) {
+                t = pool_.back();
+                pool_.pop_back();
+            }
+        }
+        int rc = t ? ::mdb_txn_renew(t) : ::mdb_txn_begin(env_, nullptr, MDB_RDONLY, &t);
+        if (rc != 0) [[unlikely]] {
+            if (t && rc != 0) ::mdb_txn_abort(t);
+            leave();
+            if (rc == MDB_MAP_RESIZED) {
+                resize(0);
+                return begin_read();
+            }
+            throw_lmdb(rc, "cannot begin a read transaction");
+        }
+        return t;
+    }
+
+    void end_read(MDB_txn* t) noexcept {
+        ::mdb_txn_reset(t);
+        {
+            std::lock_guard lock(mu_);
+            if (pool_.size() < 64) {
+                pool_.push_back(t);
+                t = nullptr;
+            }
+        }
+        if (t) ::mdb_txn_abort(t);
+        leave();
+    }
+
+    MDB_txn* begin_write() {
+        if (read_only_)
+            throw error(errc::read_only, "cannot write: the store at " + path_.string() + " is open read-only");
+        if (writer_.load(std::memory_order_relaxed) == std::this_thread::get_id())
+            throw error(errc::busy, "this thread already has a write transaction open on " + path_.string() +
+                                        "; LMDB allows one writer, so a second would deadlock");
+        enter();
+        MDB_txn* t = nullptr;
+        int rc = ::mdb_txn_begin(env_, nullptr, 0, &t);
+        if (rc != 0) [[unlikely]] {
+            leave();
+            if (rc == MDB_MAP_RESIZED) {
+                resize(0);
+                return begin_write();
+            }
+            throw_lmdb(rc, "cannot begin a write transaction");
+        }
+        writer_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        return t;
+    }
+
+    void end_write() noexcept {
+        writer_.store(std::thread::id{}, std::memory_order_relaxed);
+        leave();
+    }
+
+    // Sets the map size (0: adopt the size another process set) once no transaction of this
+    // process is live: LMDB unmaps the file under any reader.
+    void resize(std::size_t new_size) {
+        if (transactions_on_this_thread != 0)
+            throw error(errc::map_full, "the map of " + path_.string() +
+                                            " must be resized, but this thread still holds a transaction; "
+                                            "end it first");
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !resizing_; });
+        resizing_ = true;
+        cv_.wait(lock, [&] { return active_ == 0; });
+        int rc = ::mdb_env_set_mapsize(env_, new_size);
+        resizing_ = false;
+        cv_.notify_all();
+        if (rc != 0) throw_lmdb(rc, "cannot resize the map of " + path_.string());
+    }
+
+    struct config {
+        std::size_t map_size;
+        unsigned flags;
+        unsigned max_readers;
+        unsigned max_dbs;
+        unsigned file_mode;
+    };
+
+    // The environment for `dir`, opened once per process.
+    static std::shared_ptr<environment> open(const std::filesystem::path& dir, const config& cfg) {
+        std::error_code ec;
+        bool read_only = (cfg.flags & MDB_RDONLY) != 0;
+        if (!read_only) std::filesystem::create_directories(dir, ec);
+        struct ::stat st {};
+        if (::stat(dir.c_str(), &st) != 0)
+            throw error(std::error_code(errno, std::generic_category()),
+                        "cannot open store: " + dir.string() + (ec ? " (" + ec.message() + ")" : ""));
+        if (!S_ISDIR(st.st_mode))
+            throw error(errc::bad_file, "cannot open store: " + dir.string() + " is not a directory");
+
+        static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<environment>> registry;
+        std::lock_guard lock(registry_mutex());
+        auto key = std::pair{st.st_dev, st.st_ino};
+        if (auto it = registry.find(key); it != registry.end()) {
+            if (auto existing = it->second.lock()) {
+                if (existing->read_only_ && !read_only)
+                    throw error(errc::read_only, "cannot open " + dir.string() +
+                                                     " read-write: this process already has it open read-only");
+                return existing;
+            }
+        }
+        // Closed under the registry lock too: closing an LMDB environment drops the process's
+        // file locks, so a new one for the same file must not open until the old one is gone.
+        auto env = std::shared_ptr<environment>(new environment(dir, cfg), [](environment* e) {
+            std::lock_guard close_lock(registry_mutex());
+            delete e;
+        });
+        registry[key] = env;
+        return env;
+    }
+
+    // Every named database is opened once, under this lock: mdb_dbi_open must not race.
+    std::mutex& dbi_mutex() noexcept { return dbi_mu_; }
+
+    // The writer's scratch space: LMDB admits one write transaction per environment at a
+    // time, so it is never shared, and reusing it keeps steady-state writes allocation-free.
+    buffer row_buffer;
+
+private:
+    static std::mutex& registry_mutex() {
+        static std::mutex m;
+        return m;
+    }
+
+    environment(const std::filesystem::path& dir, const config& cfg) : path_(dir) {
+        check(::mdb_env_create(&env_), "mdb_env_create");
+        auto fail = [&](int rc, const std::string& what) {
+            ::mdb_env_close(env_);
+            env_ = nullptr;
+            throw_lmdb(rc, what + " (" + dir.string() + ")");
+        };
+        int rc = ::mdb_env_set_mapsize(env_, cfg.map_size);
+        if (rc) fail(rc, "cannot set the map size");
+        if ((rc = ::mdb_env_set_maxreaders(env_, cfg.max_readers))) fail(rc, "cannot set max readers");
+        if ((rc = ::mdb_env_set_maxdbs(env_, cfg.max_dbs))) fail(rc, "cannot set max tables");
+        rc = ::mdb_env_open(env_, dir.c_str(), cfg.flags | MDB_NOTLS, static_cast<mdb_mode_t>(cfg.file_mode));
+        if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+            fail(rc, "cannot open store: the files are not an LMDB environment this build reads");
+        if (rc) fail(rc, "cannot open store");
+        read_only_ = (cfg.flags & MDB_RDONLY) != 0;
+        max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
+        int dead = 0;
+        ::mdb_reader_check(env_, &dead);  // slots left by killed processes
+    }
+
+    MDB_env* env_ = nullptr;
+    std::filesystem::path path_;
+    bool read_only_ = false;
+    std::size_t max_key_ = 511;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int active_ = 0;
+    bool resizing_ = false;
+    std::vector<MDB_txn*> pool_;
+    std::atomic<std::thread::id> writer_{};
+    std::mutex dbi_mu_;
+};
+
+// A cursor closed on scope exit.
+class cursor {
+public:
+    cursor() = default;
+    cursor(MDB_txn* txn, MDB_dbi dbi) { check(::mdb_cursor_open(txn, dbi, &c_), "mdb_cursor_open"); }
+    cursor(const cursor&) = delete;
+    cursor& operator=(const cursor&) = delete;
+    cursor(cursor&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    cursor& operator=(cursor&& o) noexcept {
+        if (this != &o) {
+            reset();
+            c_ = std::exchange(o.c_, nullptr);
+        }
+        return *this;
+    }
+    ~cursor() { reset(); }
+
+    void reset() noexcept {
+        if (c_) ::mdb_cursor_close(c_);
+        c_ = nullptr;
+    }
+    MDB_cursor* get() const noexcept { return c_; }
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+
+    // false at the end; throws on any other failure.
+    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+        int rc = ::mdb_cursor_get(c_, &k, &v, op);
+        if (rc == MDB_NOTFOUND) return false;
+        if (rc != 0) [[unlikely]]
+            throw_lmdb(rc, "cursor move failed");
+        return true;
+    }
+
+private:
+    MDB_cursor* c_ = nullptr;
+};
+
+}  // namespace netabase::detail

@@ -1,0 +1,218 @@
+// Models, their keys, and the definition that lists a store's models.
+#pragma once
+
+#include "netabase/codec.hpp"
+#include "netabase/detail/type_name.hpp"
+#include "netabase/key.hpp"
+
+#include <boost/pfr/core.hpp>
+#include <boost/pfr/tuple_size.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+namespace netabase {
+
+// Names a model in netabase_model(netabase::tag<M>), which netabase finds by ADL.
+template <class M>
+struct tag {
+    using type = M;
+};
+
+struct unique_t {
+    explicit unique_t() = default;
+};
+// Marks a secondary key whose value may belong to one row only.
+inline constexpr unique_t unique{};
+
+namespace detail {
+
+// The position of a member among M's fields, found once by address on one instance.
+template <class M, class T>
+std::size_t field_index(T M::*member) {
+    static const M instance{};
+    const void* target = &(instance.*member);
+    std::size_t found = static_cast<std::size_t>(-1);
+    std::size_t i = 0;
+    boost::pfr::for_each_field(instance, [&](const auto& f) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(f)>, T>)
+            if (static_cast<const void*>(&f) == target) found = i;
+        ++i;
+    });
+    return found;
+}
+
+// A key that is one field of the model.
+template <class M, class T>
+struct member_key {
+    using value_type = T;
+    T M::*member;
+
+    const T& operator()(const M& m) const noexcept { return m.*member; }
+    std::string id() const { return std::to_string(field_index(member)); }
+};
+
+// The default primary key: the model's first field.
+template <class M>
+struct first_field_key {
+    using value_type = std::remove_cvref_t<decltype(boost::pfr::get<0>(std::declval<const M&>()))>;
+
+    const value_type& operator()(const M& m) const noexcept { return boost::pfr::get<0>(m); }
+    std::string id() const { return "0"; }
+};
+
+template <class M, class F>
+struct computed_key_adapter {
+    using value_type = std::remove_cvref_t<std::invoke_result_t<const F&, const M&>>;
+    computed_key<M, F> key;
+
+    decltype(auto) operator()(const M& m) const { return key.fn(m); }
+    std::string id() const { return std::string(key.name); }
+};
+
+template <class K, bool Unique>
+struct secondary {
+    static constexpr bool unique = Unique;
+    K key;
+};
+
+template <class M, class T>
+constexpr member_key<M, T> make_key(T M::*member) {
+    static_assert(!std::is_member_function_pointer_v<T M::*>, "netabase: a key is a data member or netabase::key(...)");
+    static_assert(key_type<T>, "netabase: this field's type cannot be a key");
+    return {member};
+}
+
+template <class M, class F>
+constexpr computed_key_adapter<M, F> make_key(computed_key<M, F> k) {
+    static_assert(key_type<typename computed_key_adapter<M, F>::value_type>,
+                  "netabase: this computed key's result type cannot be a key");
+    return {k};
+}
+
+}  // namespace detail
+
+// What netabase_model() returns: the table name, the primary key, the secondary keys.
+template <class M, class PK, class... S>
+struct model_def {
+    using model_type = M;
+    using primary_type = PK;
+    using secondaries_type = std::tuple<S...>;
+
+    std::string_view name;
+    PK primary;
+    std::tuple<S...> secondaries;
+
+    template <class K>
+    constexpr auto primary_key(K k) const {
+        using key_t = decltype(detail::make_key(k));
+        return model_def<M, key_t, S...>{name, detail::make_key(k), secondaries};
+    }
+
+    template <class K>
+    constexpr auto secondary_key(K k) const {
+        return add<false>(detail::make_key(k));
+    }
+
+    template <class K>
+    constexpr auto secondary_key(K k, unique_t) const {
+        return add<true>(detail::make_key(k));
+    }
+
+private:
+    template <bool Unique, class K>
+    constexpr auto add(K k) const {
+        return model_def<M, PK, S..., detail::secondary<K, Unique>>{
+            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique>{k}})};
+    }
+};
+
+template <class M>
+constexpr model_def<M, detail::first_field_key<M>> model(std::string_view table_name) {
+    static_assert(std::is_aggregate_v<M> && std::is_class_v<M>, "netabase: a model is an aggregate struct");
+    return {table_name, {}, {}};
+}
+
+namespace detail {
+
+template <class M>
+concept declared_model = requires {
+    netabase_model(tag<M>{});
+};
+
+template <class M>
+constexpr auto declaration() {
+    if constexpr (declared_model<M>)
+        return netabase_model(tag<M>{});
+    else
+        return model<M>(type_name_v<M>);
+}
+
+// Everything netabase knows about a model, computed once at compile time.
+template <class M>
+struct model_traits {
+    static_assert(std::is_aggregate_v<M> && std::is_class_v<M>,
+                  "netabase: a model must be an aggregate struct (no constructors, bases or private members)");
+    static constexpr auto decl = declaration<M>();
+    using decl_type = std::remove_cv_t<decltype(decl)>;
+    using primary_type = typename decl_type::primary_type;
+    using key_type = typename primary_type::value_type;
+    using secondaries_type = typename decl_type::secondaries_type;
+    static constexpr std::size_t index_count = std::tuple_size_v<secondaries_type>;
+    static_assert(is_key_type<key_type>(), "netabase: the primary key's type cannot be a key");
+};
+
+template <class M>
+using key_of = typename model_traits<M>::key_type;
+
+// Calls fn(secondary, std::integral_constant<std::size_t, I>) for each secondary key of M.
+template <class M, class Fn>
+constexpr void for_each_secondary(Fn&& fn) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (fn(std::get<I>(model_traits<M>::decl.secondaries), std::integral_constant<std::size_t, I>{}), ...);
+    }
+    (std::make_index_sequence<model_traits<M>::index_count>{});
+}
+
+}  // namespace detail
+
+// The models one store holds.
+template <class... Ms>
+struct definition {
+    static_assert(sizeof...(Ms) > 0, "netabase::definition needs at least one model");
+
+    template <class M>
+    static constexpr bool contains = (std::is_same_v<M, Ms> || ...);
+
+    static constexpr std::size_t size = sizeof...(Ms);
+
+    template <class M>
+    static constexpr std::size_t index_of = [] {
+        std::size_t i = 0;
+        (void)((std::is_same_v<M, Ms> ? false : (++i, true)) && ...);
+        return i;
+    }();
+
+private:
+    static constexpr bool distinct_models = [] {
+        bool ok = true;
+        std::size_t i = 0;
+        ((ok = ok && index_of<Ms> == i++), ...);
+        return ok;
+    }();
+    static_assert(distinct_models, "netabase::definition lists a model twice");
+
+    static constexpr bool distinct_names = [] {
+        std::string_view names[] = {detail::model_traits<Ms>::decl.name...};
+        for (std::size_t i = 0; i < sizeof...(Ms); ++i)
+            for (std::size_t j = i + 1; j < sizeof...(Ms); ++j)
+                if (names[i] == names[j]) return false;
+        return true;
+    }();
+    static_assert(distinct_names, "netabase::definition: two models have the same table name");
+};
+
+}  // namespace netabase

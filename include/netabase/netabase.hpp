@@ -1,0 +1,11 @@
+// netabase: typed, zero-copy tables over LMDB. The one header users include.
+#pragma once
+
+#include "netabase/codec.hpp"
+#include "netabase/error.hpp"
+#include "netabase/guard.hpp"
+#include "netabase/key.hpp"
+#include "netabase/model.hpp"
+#include "netabase/store.hpp"
+#include "netabase/transaction.hpp"
+#include "netabase/tree.hpp"

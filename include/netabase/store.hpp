@@ -1,0 +1,136 @@
+// Store<Definition>: one LMDB environment holding a definition's tables.
+#pragma once
+
+#include "netabase/detail/lmdb.hpp"
+#include "netabase/detail/schema.hpp"
+#include "netabase/error.hpp"
+#include "netabase/model.hpp"
+#include "netabase/transaction.hpp"
+
+#include <lmdb.h>
+#include <stdlib.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace netabase {
+
+// What a commit waits for before it returns.
+enum class durability {
+    full,          // fsync data and meta page: a commit that returned survives power loss
+    no_meta_sync,  // skip the meta-page fsync: a crash of the OS may lose the last commits, never consistency
+    no_sync,       // no fsync at all; store.sync() flushes. An OS crash may lose recent commits; the
+                   // file stays consistent unless the filesystem reorders writes
+};
+
+struct options {
+    // Address space reserved for the file: the most it can grow to before store.write() must
+    // grow the map. Costs nothing until used.
+    std::size_t map_size = std::size_t{1} << 30;
+    netabase::durability durability = netabase::durability::full;
+    bool read_only = false;
+    unsigned max_readers = 126;  // concurrent read transactions, over all processes
+    unsigned file_mode = 0644;   // for the data and lock files this call creates
+};
+
+template <class Def>
+class Store {
+public:
+    using definition_type = Def;
+
+    // Opens the store in `dir`, creating the directory and the tables when missing.
+    explicit Store(const std::filesystem::path& dir, const options& opt = {}) : state_(open(dir, opt)) {}
+
+    // A store in a fresh temporary directory, removed when the store is destroyed.
+    static Store temporary(const options& opt = {}) {
+        std::filesystem::path base = std::filesystem::temp_directory_path() / "netabase-XXXXXX";
+        std::string tmpl = base.string();
+        if (!::mkdtemp(tmpl.data()))
+            throw error(std::error_code(errno, std::generic_category()), "cannot create a temporary directory");
+        Store s(tmpl, opt);
+        s.state_->remove_on_close = tmpl;
+        return s;
+    }
+
+    ReadTransaction<Def> begin_read() const { return ReadTransaction<Def>(live()); }
+    WriteTransaction<Def> begin_write() { return WriteTransaction<Def>(live()); }
+
+    // Runs fn in a write transaction: commits when fn returns, aborts when it throws, returns
+    // fn's result. When the map fills up, the map grows and fn runs again from the start.
+    template <class F>
+    std::invoke_result_t<F&, WriteTransaction<Def>&> write(F&& fn) {
+        using R = std::invoke_result_t<F&, WriteTransaction<Def>&>;
+        for (;;) {
+            std::size_t size = live()->env->map_size();
+            {
+                WriteTransaction<Def> txn(state_);
+                try {
+                    if constexpr (std::is_void_v<R>) {
+                        std::invoke(fn, txn);
+                        if (txn.is_open()) txn.commit();
+                        return;
+                    } else {
+                        R result = std::invoke(fn, txn);
+                        if (txn.is_open()) txn.commit();
+                        return result;
+                    }
+                } catch (...) {
+                    if (!txn.core_.map_full) throw;
+                }
+            }  // aborted here, before the resize waits for this process's transactions
+            state_->env->resize(size * 2);
+        }
+    }
+
+    // Runs fn in a read transaction and returns its result.
+    template <class F>
+    std::invoke_result_t<F&, ReadTransaction<Def>&> read(F&& fn) const {
+        ReadTransaction<Def> txn(live());
+        return std::invoke(fn, txn);
+    }
+
+    // Flushes to disk: what no_sync and no_meta_sync defer.
+    void sync() { detail::check(::mdb_env_sync(live()->env->get(), 1), "mdb_env_sync"); }
+
+    const std::filesystem::path& path() const { return live()->env->path(); }
+    std::size_t map_size() const { return live()->env->map_size(); }
+
+private:
+    const std::shared_ptr<detail::store_state<Def>>& live() const {
+        if (!state_) throw error(errc::invalid_argument, "this Store was moved from");
+        return state_;
+    }
+
+    static std::shared_ptr<detail::store_state<Def>> open(const std::filesystem::path& dir, const options& opt) {
+        unsigned flags = 0;
+        if (opt.read_only) flags |= MDB_RDONLY;
+        if (opt.durability == durability::no_meta_sync) flags |= MDB_NOMETASYNC;
+        if (opt.durability == durability::no_sync) flags |= MDB_NOSYNC;
+        detail::environment::config cfg{opt.map_size, flags, opt.max_readers,
+                                        detail::tables_of<Def>::databases + 1 + 64, opt.file_mode};
+        auto st = std::make_shared<detail::store_state<Def>>();
+        st->env = detail::environment::open(dir, cfg);
+        detail::open_tables(*st);
+        return st;
+    }
+
+    std::shared_ptr<detail::store_state<Def>> state_;
+};
+
+// The Rust netabase spellings.
+template <class Def, class F>
+decltype(auto) with_write_transaction(Store<Def>& store, F&& fn) {
+    return store.write(std::forward<F>(fn));
+}
+
+template <class Def, class F>
+decltype(auto) with_read_transaction(const Store<Def>& store, F&& fn) {
+    return store.read(std::forward<F>(fn));
+}
+
+}  // namespace netabase

@@ -1,0 +1,144 @@
+// ReadTransaction and WriteTransaction: a snapshot to read, or the one writer's changes.
+#pragma once
+
+#include "netabase/detail/lmdb.hpp"
+#include "netabase/detail/schema.hpp"
+#include "netabase/detail/state.hpp"
+#include "netabase/error.hpp"
+#include "netabase/tree.hpp"
+
+#include <lmdb.h>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace netabase {
+
+template <class Def>
+class Store;
+
+namespace detail {
+
+template <class M>
+inline constexpr bool model_not_in_definition = false;
+
+}  // namespace detail
+
+// A consistent snapshot: later commits stay invisible to it. Readers never block the writer.
+// Ends (and its guards, views and trees with it) at commit(), abort() or destruction.
+template <class Def>
+class ReadTransaction {
+public:
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+    ~ReadTransaction() { end(); }
+
+    template <class M>
+    auto open_tree() {
+        if constexpr (!Def::template contains<M>) {
+            static_assert(detail::model_not_in_definition<M>,
+                          "netabase: open_tree<M>(): M is not one of the models of this Store's netabase::definition");
+        } else {
+            core_.live();
+            return Tree<M, access::read>(&core_, &state_->template table<M>());
+        }
+    }
+
+    bool is_open() const noexcept { return core_.txn != nullptr; }
+    // A read transaction has nothing to commit: both end the snapshot.
+    void commit() { finish(); }
+    void abort() { finish(); }
+
+private:
+    friend class Store<Def>;
+
+    explicit ReadTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
+        core_.env = state_->env.get();
+        core_.txn = core_.env->begin_read();
+    }
+
+    void finish() {
+        core_.live();
+        end();
+    }
+
+    void end() noexcept {
+        if (!core_.txn) return;
+        ++core_.generation;
+        core_.env->end_read(std::exchange(core_.txn, nullptr));
+    }
+
+    std::shared_ptr<detail::store_state<Def>> state_;
+    detail::txn_core core_;
+};
+
+// The one write transaction of the store (LMDB admits one writer at a time, process-wide and
+// across processes). Destroyed without commit() it aborts.
+template <class Def>
+class WriteTransaction {
+public:
+    WriteTransaction(const WriteTransaction&) = delete;
+    WriteTransaction& operator=(const WriteTransaction&) = delete;
+    ~WriteTransaction() { end_abort(); }
+
+    template <class M>
+    auto open_tree() {
+        if constexpr (!Def::template contains<M>) {
+            static_assert(detail::model_not_in_definition<M>,
+                          "netabase: open_tree<M>(): M is not one of the models of this Store's netabase::definition");
+        } else {
+            core_.live();
+            return Tree<M, access::write>(&core_, &state_->template table<M>());
+        }
+    }
+
+    bool is_open() const noexcept { return core_.txn != nullptr; }
+
+    // Makes every change durable (per the store's durability option) and visible. Throws, and
+    // leaves nothing applied, when an earlier operation in this transaction failed inside LMDB.
+    void commit() {
+        MDB_txn* t = core_.live();
+        if (core_.failed) {
+            end_abort();
+            throw error(core_.map_full ? make_error_code(errc::map_full) : make_error_code(errc::transaction_finished),
+                        std::string("cannot commit: an earlier operation in this transaction failed inside LMDB, so it "
+                                    "was aborted") +
+                            (core_.map_full ? " (the map is full; store.write(fn) grows it and retries)" : ""));
+        }
+        core_.txn = nullptr;
+        ++core_.generation;
+        int rc = ::mdb_txn_commit(t);  // frees the transaction whatever it returns
+        core_.env->end_write();
+        if (rc != 0) {
+            if (rc == MDB_MAP_FULL) core_.map_full = true;
+            detail::throw_lmdb(rc, "commit failed; nothing was written");
+        }
+    }
+
+    void abort() {
+        core_.live();
+        end_abort();
+    }
+
+private:
+    friend class Store<Def>;
+
+    explicit WriteTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
+        core_.env = state_->env.get();
+        core_.write = true;
+        core_.txn = core_.env->begin_write();
+    }
+
+    void end_abort() noexcept {
+        if (!core_.txn) return;
+        ++core_.generation;
+        ::mdb_txn_abort(std::exchange(core_.txn, nullptr));
+        core_.env->end_write();
+    }
+
+    std::shared_ptr<detail::store_state<Def>> state_;
+    detail::txn_core core_;
+};
+
+}  // namespace netabase
