@@ -1,0 +1,28 @@
+# Compiles SOURCE with COMPILER (syntax only) and checks the outcome: a file whose first
+# line is "// EXPECT: <regex>" must fail with output matching <regex>; "// EXPECT-COMPILES"
+# must compile. Run by ctest: cmake -DCOMPILER=... -DSOURCE=... -DINCLUDES=a|b -P compile_fail.cmake
+file(STRINGS "${SOURCE}" first LIMIT_COUNT 1)
+string(REPLACE "|" ";" includes "${INCLUDES}")
+set(args -std=c++20 -fsyntax-only)
+foreach(dir IN LISTS includes)
+  list(APPEND args "-I${dir}")
+endforeach()
+execute_process(COMMAND "${COMPILER}" ${args} "${SOURCE}"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(first MATCHES "^// EXPECT-COMPILES")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "expected ${SOURCE} to compile, but:\n${err}")
+  endif()
+  return()
+endif()
+if(NOT first MATCHES "^// EXPECT: (.*)$")
+  message(FATAL_ERROR "${SOURCE} has no '// EXPECT:' first line")
+endif()
+set(expect "${CMAKE_MATCH_1}")
+if(rc EQUAL 0)
+  message(FATAL_ERROR "expected ${SOURCE} to fail to compile (with '${expect}'), but it compiled")
+endif()
+if(NOT "${out}${err}" MATCHES "${expect}")
+  message(FATAL_ERROR "${SOURCE} failed to compile, but not with '${expect}':\n${err}")
+endif()
+message(STATUS "failed to compile as expected: ${expect}")
