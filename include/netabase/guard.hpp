@@ -2,9 +2,11 @@
 #pragma once
 
 #include "netabase/codec.hpp"
+#include "netabase/detail/lifetime.hpp"
 #include "netabase/error.hpp"
 #include "netabase/key.hpp"
 #include "netabase/model.hpp"
+#include "netabase/view.hpp"
 
 #include <span>
 #include <string>
@@ -36,13 +38,31 @@ public:
     using model_type = M;
     using key_type = detail::key_of<M>;
 
-    Guard(std::span<const std::byte> key, std::span<const std::byte> value, const std::string* table) noexcept
-        : key_(key), value_(value), table_(table) {}
+    Guard(std::span<const std::byte> key, std::span<const std::byte> value, const std::string* table,
+          detail::stamp life = {}) noexcept
+        : key_(key), value_(value), table_(table), life_(life) {}
 
     // The stored value, version byte first, straight from the memory map.
-    std::span<const std::byte> bytes() const noexcept { return value_; }
+    std::span<const std::byte> bytes() const noexcept {
+        life_.check_fresh("a netabase::Guard");
+        return value_;
+    }
     // The encoded primary key, straight from the memory map.
-    std::span<const std::byte> key_bytes() const noexcept { return key_; }
+    std::span<const std::byte> key_bytes() const noexcept {
+        life_.check_fresh("a netabase::Guard");
+        return key_;
+    }
+
+    // The row read in place: no allocation, no copy of string or array payloads.
+    View<M> view() const {
+        life_.check_fresh("a netabase::Guard");
+        try {
+            reader r = detail::open_row(value_);
+            return View<M>(std::span<const std::byte>(r.position(), r.remaining()), life_);
+        } catch (const error& e) {
+            detail::rethrow_corrupt<M>(e, *table_, key_);
+        }
+    }
 
     // An owned copy of the row.
     M value() const {
@@ -53,6 +73,7 @@ public:
 
     // Decodes into an existing object, reusing its strings' and vectors' capacity.
     void value_into(M& out) const {
+        life_.check_fresh("a netabase::Guard");
         try {
             detail::decode_row(value_, out);
         } catch (const error& e) {
@@ -62,6 +83,7 @@ public:
 
     // The primary key, decoded.
     key_type key() const {
+        life_.check_fresh("a netabase::Guard");
         try {
             return detail::decode_key_bytes<key_type>(key_);
         } catch (const error& e) {
@@ -75,6 +97,7 @@ private:
     std::span<const std::byte> key_;
     std::span<const std::byte> value_;
     const std::string* table_;
+    [[no_unique_address]] detail::stamp life_;
 };
 
 }  // namespace netabase

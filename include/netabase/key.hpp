@@ -31,7 +31,7 @@ namespace netabase {
 //   constexpr auto by_name = netabase::key<User>("by_name", [](const User& u) {
 //       return std::tuple{u.name, u.age};
 //   });
-template <class M, class F>
+template <class M, class F, bool Multi = false>
 struct computed_key {
     std::string_view name;
     F fn;
@@ -41,6 +41,16 @@ template <class M, class F>
 constexpr computed_key<M, F> key(std::string_view name, F fn) {
     static_assert(std::is_invocable_v<const F&, const M&>,
                   "netabase::key<M>(name, fn): fn must be callable with const M&");
+    return {name, fn};
+}
+
+// Several keys per row: fn returns a range (say, a post's tags) and the row gets one index
+// entry per distinct element, each kept exact like any other.
+//   constexpr auto by_tag = netabase::keys<Post>("by_tag", [](const Post& p) { return p.tags; });
+template <class M, class F>
+constexpr computed_key<M, F, true> keys(std::string_view name, F fn) {
+    static_assert(std::is_invocable_v<const F&, const M&>,
+                  "netabase::keys<M>(name, fn): fn must be callable with const M&");
     return {name, fn};
 }
 

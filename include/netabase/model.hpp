@@ -9,6 +9,7 @@
 #include <boost/pfr/tuple_size.hpp>
 
 #include <cstddef>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -49,6 +50,7 @@ std::size_t field_index(T M::*member) {
 template <class M, class T>
 struct member_key {
     using value_type = T;
+    static constexpr bool multi = false;
     T M::*member;
 
     const T& operator()(const M& m) const noexcept { return m.*member; }
@@ -59,15 +61,24 @@ struct member_key {
 template <class M>
 struct first_field_key {
     using value_type = std::remove_cvref_t<decltype(boost::pfr::get<0>(std::declval<const M&>()))>;
+    static constexpr bool multi = false;
 
     const value_type& operator()(const M& m) const noexcept { return boost::pfr::get<0>(m); }
     std::string id() const { return "0"; }
 };
 
-template <class M, class F>
+template <class M, class F, bool Multi>
 struct computed_key_adapter {
-    using value_type = std::remove_cvref_t<std::invoke_result_t<const F&, const M&>>;
-    computed_key<M, F> key;
+    using result_type = std::remove_cvref_t<std::invoke_result_t<const F&, const M&>>;
+    // For a multi-key, the element type: each element is one key.
+    using value_type = typename decltype([] {
+        if constexpr (Multi)
+            return std::type_identity<std::remove_cvref_t<std::ranges::range_reference_t<result_type>>>{};
+        else
+            return std::type_identity<result_type>{};
+    }())::type;
+    static constexpr bool multi = Multi;
+    computed_key<M, F, Multi> key;
 
     decltype(auto) operator()(const M& m) const { return key.fn(m); }
     std::string id() const { return std::string(key.name); }
@@ -86,9 +97,9 @@ constexpr member_key<M, T> make_key(T M::*member) {
     return {member};
 }
 
-template <class M, class F>
-constexpr computed_key_adapter<M, F> make_key(computed_key<M, F> k) {
-    static_assert(key_type<typename computed_key_adapter<M, F>::value_type>,
+template <class M, class F, bool Multi>
+constexpr computed_key_adapter<M, F, Multi> make_key(computed_key<M, F, Multi> k) {
+    static_assert(key_type<typename computed_key_adapter<M, F, Multi>::value_type>,
                   "netabase: this computed key's result type cannot be a key");
     return {k};
 }
@@ -108,8 +119,10 @@ struct model_def {
 
     template <class K>
     constexpr auto primary_key(K k) const {
-        using key_t = decltype(detail::make_key(k));
-        return model_def<M, key_t, S...>{name, detail::make_key(k), secondaries};
+        using made = decltype(detail::make_key(k));
+        static_assert(!made::multi,
+                      "netabase: a primary key has one value per row; netabase::keys is for secondary keys");
+        return model_def<M, made, S...>{name, detail::make_key(k), secondaries};
     }
 
     template <class K>

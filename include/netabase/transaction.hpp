@@ -55,7 +55,8 @@ private:
 
     explicit ReadTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
         core_.env = state_->env.get();
-        core_.txn = core_.env->begin_read();
+        core_.txn = core_.env->begin_read(core_.cursors);
+        core_.life.begin();
     }
 
     void finish() {
@@ -65,8 +66,8 @@ private:
 
     void end() noexcept {
         if (!core_.txn) return;
-        ++core_.generation;
-        core_.env->end_read(std::exchange(core_.txn, nullptr));
+        core_.life.end();
+        core_.env->end_read(std::exchange(core_.txn, nullptr), core_.cursors);
     }
 
     std::shared_ptr<detail::store_state<Def>> state_;
@@ -106,9 +107,10 @@ public:
                                     "was aborted") +
                             (core_.map_full ? " (the map is full; store.write(fn) grows it and retries)" : ""));
         }
+        core_.close_cursors_of(t);
+        core_.life.end();
         core_.txn = nullptr;
-        ++core_.generation;
-        int rc = ::mdb_txn_commit(t);  // frees the transaction whatever it returns
+        int rc = detail::mdb::txn_commit(t);  // frees the transaction whatever it returns
         core_.env->end_write();
         if (rc != 0) {
             if (rc == MDB_MAP_FULL) core_.map_full = true;
@@ -128,11 +130,13 @@ private:
         core_.env = state_->env.get();
         core_.write = true;
         core_.txn = core_.env->begin_write();
+        core_.life.begin();
     }
 
     void end_abort() noexcept {
         if (!core_.txn) return;
-        ++core_.generation;
+        core_.close_cursors_of(core_.txn);
+        core_.life.end();
         ::mdb_txn_abort(std::exchange(core_.txn, nullptr));
         core_.env->end_write();
     }

@@ -3,6 +3,8 @@
 
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
+#include "netabase/detail/calls.hpp"
+#include "netabase/detail/lifetime.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/state.hpp"
 #include "netabase/error.hpp"
@@ -12,8 +14,10 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <optional>
 #include <ranges>
@@ -47,18 +51,38 @@ using lookup_t = std::conditional_t<std::is_same_v<K, std::string>, std::string_
     throw error(errc::key_too_large, msg, table, index ? *index : std::string());
 }
 
-enum class stop_kind : unsigned char { none, before, prefix, empty };
+enum class upper_kind : unsigned char { none, before, prefix };
 
-// A cursor walk over one database: where it starts, where it stops, and whether its entries
-// are index entries whose values are primary keys to look up.
+// A cursor walk over one database: its bounds, its direction, and whether its entries are
+// index entries whose values are primary keys to look up.
 struct scan_spec {
     MDB_dbi dbi = 0;
     MDB_dbi primary = 0;
     bool through_index = false;
+    bool reverse = false;
+    bool empty = false;  // a bound too large to be stored: nothing can match
     bool has_lo = false;
-    stop_kind stop = stop_kind::none;
-    key_bytes lo;
-    key_bytes hi;
+    upper_kind upper = upper_kind::none;
+    key_bytes lo;  // keys >= lo
+    key_bytes hi;  // keys < hi (before) or keys starting with hi (prefix)
+};
+
+// The smallest byte string greater than every string that starts with p; false if none.
+inline bool prefix_successor(const key_bytes& p, key_bytes& out) noexcept {
+    out = p;
+    while (out.size > 0 && out.data[out.size - 1] == std::byte{0xff}) --out.size;
+    if (out.size == 0) return false;
+    out.data[out.size - 1] = std::byte(static_cast<unsigned char>(out.data[out.size - 1]) + 1);
+    return true;
+}
+
+// Where a tree or an index is: what a Rows needs besides its bounds.
+struct scan_source {
+    txn_core* core = nullptr;
+    const std::string* table = nullptr;
+    MDB_dbi dbi = 0;
+    MDB_dbi primary = 0;
+    bool through_index = false;
 };
 
 }  // namespace detail
@@ -68,8 +92,8 @@ class Tree;
 template <class M, class K, access A = access::read>
 class Index;
 
-// The rows of one scan, in key order: an input range whose iterators own an LMDB cursor.
-// An iterator refers to its Rows for the scan's bounds: keep the Rows alive while iterating
+// Rows of one scan, in key order (or reversed): an input range whose iterator owns an LMDB
+// cursor. The iterator reads its bounds from the Rows: keep the Rows alive while iterating
 // (a range-for over `tree.range(a, b)` does).
 template <class M>
 class Rows : public std::ranges::view_interface<Rows<M>> {
@@ -85,49 +109,73 @@ public:
         iterator(iterator&&) noexcept = default;
         iterator& operator=(iterator&&) noexcept = default;
 
-        Guard<M> operator*() const { return Guard<M>(key_, row_, table_); }
+        Guard<M> operator*() const {
+            life_.check_fresh("a netabase::Rows iterator");
+            return Guard<M>(key_, row_, table_, life_);
+        }
         iterator& operator++() {
+            life_.check_open("a netabase::Rows iterator");
             MDB_val k, v;
-            settle(cur_.move(k, v, MDB_NEXT), k, v);
+            settle(cur_.move(k, v, reverse_ ? MDB_PREV : MDB_NEXT), k, v);
             return *this;
         }
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.done_; }
 
     private:
+        friend class Rows;
         template <class, access>
         friend class Tree;
         template <class, class, access>
         friend class Index;
-        friend class Rows;
 
-        iterator(detail::txn_core* core, const std::string* table, const detail::scan_spec& spec)
-            : core_(core),
-              table_(table),
+        // Copies what it needs of `spec` except the bounds, which it reads through pointers:
+        // a spec with bounds must outlive the iterator.
+        iterator(const detail::scan_source& src, const detail::scan_spec& spec)
+            : core_(src.core),
+              table_(src.table),
               primary_(spec.primary),
               through_index_(spec.through_index),
-              stop_(spec.stop),
-              hi_(&spec.hi) {
-            MDB_txn* t = core->live();
-            if (stop_ == detail::stop_kind::empty) return;
-            cur_ = detail::cursor(t, spec.dbi);
+              reverse_(spec.reverse),
+              has_lo_(spec.has_lo),
+              upper_(spec.upper),
+              lo_(&spec.lo),
+              hi_(&spec.hi),
+              life_(detail::stamp::of(src.core->life)) {
+            src.core->live();
+            if (spec.empty) return;
+            cur_ = detail::pooled_cursor(core_, spec.dbi);
             MDB_val k{}, v{};
-            bool found;
-            if (spec.has_lo) {
-                k = detail::to_val(spec.lo.span());
-                found = cur_.move(k, v, MDB_SET_RANGE);
-            } else {
-                found = cur_.move(k, v, MDB_FIRST);
+            settle(start(k, v), k, v);
+        }
+
+        bool start(MDB_val& k, MDB_val& v) {
+            if (!reverse_) {
+                if (!has_lo_) return cur_.move(k, v, MDB_FIRST);
+                k = detail::to_val(lo_->span());
+                return cur_.move(k, v, MDB_SET_RANGE);
             }
-            settle(found, k, v);
+            detail::key_bytes above;  // the first key past the range, if any
+            bool bounded = false;
+            if (upper_ == detail::upper_kind::before) {
+                above = *hi_;
+                bounded = true;
+            } else if (upper_ == detail::upper_kind::prefix) {
+                bounded = detail::prefix_successor(*hi_, above);
+            }
+            if (!bounded) return cur_.move(k, v, MDB_LAST);
+            k = detail::to_val(above.span());
+            if (cur_.move(k, v, MDB_SET_RANGE)) return cur_.move(k, v, MDB_PREV);
+            return cur_.move(k, v, MDB_LAST);
         }
 
         void settle(bool found, const MDB_val& k, const MDB_val& v) {
             done_ = true;
             if (!found) return;
             auto key = detail::to_span(k);
-            if (stop_ == detail::stop_kind::before && detail::compare(key, hi_->span()) >= 0) return;
-            if (stop_ == detail::stop_kind::prefix && !detail::starts_with(key, hi_->span())) return;
+            if (upper_ == detail::upper_kind::prefix && !detail::starts_with(key, hi_->span())) return;
+            if (!reverse_ && upper_ == detail::upper_kind::before && detail::compare(key, hi_->span()) >= 0) return;
+            if (reverse_ && has_lo_ && detail::compare(key, lo_->span()) < 0) return;
             done_ = false;
             if (!through_index_) {
                 key_ = key;
@@ -135,7 +183,7 @@ public:
                 return;
             }
             MDB_val pk = v, row;
-            int rc = ::mdb_get(core_->txn, primary_, &pk, &row);
+            int rc = detail::mdb::get(core_->txn, primary_, &pk, &row);
             if (rc == MDB_NOTFOUND) [[unlikely]]
                 throw error(errc::corrupt_value,
                             "an index entry of table '" + *table_ + "' names a row that is not there", *table_);
@@ -149,74 +197,179 @@ public:
         const std::string* table_ = nullptr;
         MDB_dbi primary_ = 0;
         bool through_index_ = false;
-        detail::stop_kind stop_ = detail::stop_kind::none;
+        bool reverse_ = false;
+        bool has_lo_ = false;
+        detail::upper_kind upper_ = detail::upper_kind::none;
+        const detail::key_bytes* lo_ = nullptr;
         const detail::key_bytes* hi_ = nullptr;
-        detail::cursor cur_;
+        detail::pooled_cursor cur_;
         std::span<const std::byte> key_, row_;
+        [[no_unique_address]] detail::stamp life_;
         bool done_ = true;
     };
 
     Rows() = default;
-    Rows(detail::txn_core* core, const std::string* table, const detail::scan_spec& spec)
-        : core_(core), table_(table), spec_(spec) {}
+    Rows(const detail::scan_source& src, const detail::scan_spec& spec) : src_(src), spec_(spec) {}
 
-    iterator begin() const { return iterator(core_, table_, spec_); }
+    iterator begin() const { return iterator(src_, spec_); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
+    // The same rows, last first.
+    Rows reverse() const {
+        Rows r = *this;
+        r.spec_.reverse = !r.spec_.reverse;
+        return r;
+    }
+
 private:
-    detail::txn_core* core_ = nullptr;
-    const std::string* table_ = nullptr;
+    detail::scan_source src_;
     detail::scan_spec spec_;
 };
 
-// One secondary index of a tree: lookups by the key's value, rows in key order.
+namespace detail {
+
+// What trees and indexes share: ordered scans over keys of type K.
+template <class M, class K>
+class ordered {
+public:
+    using lookup_type = lookup_t<K>;
+
+    // Every row in key order.
+    Rows<M> all() const { return Rows<M>(src_, base()); }
+    // Every row, last first.
+    Rows<M> reverse() const { return all().reverse(); }
+    // Rows whose key is in [lo, hi).
+    Rows<M> range(const lookup_type& lo, const lookup_type& hi) const {
+        scan_spec s = base();
+        s.has_lo = true;
+        s.upper = upper_kind::before;
+        if (!bound(s.lo, lo) || !bound(s.hi, hi)) s.empty = true;
+        return Rows<M>(src_, s);
+    }
+    // Rows whose key is >= lo.
+    Rows<M> from(const lookup_type& lo) const {
+        scan_spec s = base();
+        s.has_lo = true;
+        if (!bound(s.lo, lo)) s.empty = true;
+        return Rows<M>(src_, s);
+    }
+    // Rows whose key is < hi.
+    Rows<M> until(const lookup_type& hi) const {
+        scan_spec s = base();
+        s.upper = upper_kind::before;
+        if (!bound(s.hi, hi)) s.empty = true;
+        return Rows<M>(src_, s);
+    }
+    // Rows whose string key starts with `p`, or whose composite key starts with the given
+    // leading fields: prefix("ali"), prefix(std::string("bob"), 30u).
+    template <class... Parts>
+    Rows<M> prefix(const Parts&... parts) const {
+        static_assert(sizeof...(Parts) > 0, "netabase: prefix() needs at least one part");
+        scan_spec s = base();
+        buffer b;
+        encode_prefix(b, parts...);
+        if (b.size() > src_.core->env->max_key_size()) {
+            s.empty = true;
+        } else {
+            s.has_lo = true;
+            s.lo.assign(b.span());
+            s.hi = s.lo;
+            s.upper = upper_kind::prefix;
+        }
+        return Rows<M>(src_, s);
+    }
+
+protected:
+    ordered() = default;
+    explicit ordered(const scan_source& src) : src_(src) {}
+
+    scan_spec base() const {
+        src_.core->live();
+        scan_spec s;
+        s.dbi = src_.dbi;
+        s.primary = src_.primary;
+        s.through_index = src_.through_index;
+        return s;
+    }
+
+    // false when the bound is too large to be a stored key (so nothing can match it).
+    bool bound(key_bytes& out, const lookup_type& k) const {
+        buffer b;
+        encode_key(b, k);
+        if (b.size() > src_.core->env->max_key_size()) return false;
+        out.assign(b.span());
+        return true;
+    }
+
+    template <class... Parts>
+    static void encode_prefix(buffer& b, const Parts&... parts) {
+        if constexpr (kind_v<K> == kind::string) {
+            static_assert(sizeof...(Parts) == 1 && (string_like<Parts> && ...),
+                          "netabase: prefix() of a string key takes one string");
+            (encode_key_string(b, std::string_view(parts), false), ...);
+        } else if constexpr (kind_v<K> == kind::tuple || kind_v<K> == kind::pair) {
+            static_assert(sizeof...(Parts) <= std::tuple_size_v<K>,
+                          "netabase: prefix() has more parts than the composite key has fields");
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                (encode_key(b, static_cast<const lookup_t<std::tuple_element_t<I, K>>&>(parts)), ...);
+            }
+            (std::index_sequence_for<Parts...>{});
+        } else {
+            static_assert(kind_v<K> == kind::string,
+                          "netabase: prefix() works on string keys and on tuple/pair keys (leading fields)");
+        }
+    }
+
+    scan_source src_;
+};
+
+}  // namespace detail
+
+// One secondary index of a tree: lookups by the key's value, rows in key order (then by
+// primary key).
 template <class M, class K, access A>
-class Index {
+class Index : public detail::ordered<M, K> {
+    using base_t = detail::ordered<M, K>;
+
 public:
     using key_type = K;
     using lookup_type = detail::lookup_t<K>;
     static constexpr std::size_t index_count = detail::model_traits<M>::index_count;
 
+    // Every row, in the index's key order. (No bounds, so the iterator needs no Rows.)
+    typename Rows<M>::iterator begin() const { return typename Rows<M>::iterator(this->src_, this->base()); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
     // The rows whose key equals k, by ascending primary key.
     Rows<M> equal_range(const lookup_type& k) const {
-        detail::scan_spec s = spec();
-        if (encode_bound(s.lo, k)) {
+        detail::scan_spec s = this->base();
+        if (this->bound(s.lo, k)) {
             s.has_lo = true;
             s.hi = s.lo;
-            s.stop = detail::stop_kind::prefix;  // keys of one type are prefix-free
+            s.upper = detail::upper_kind::prefix;  // keys of one type are prefix-free
         } else {
-            s.stop = detail::stop_kind::empty;  // too large to be stored: no row has it
+            s.empty = true;
         }
-        return Rows<M>(core_, &table_->name, s);
+        return Rows<M>(this->src_, s);
     }
 
-    // The rows whose key is in [lo, hi), in key order.
-    Rows<M> range(const lookup_type& lo, const lookup_type& hi) const {
-        detail::scan_spec s = spec();
-        bound_or_throw(s.lo, lo);
-        bound_or_throw(s.hi, hi);
-        s.has_lo = true;
-        s.stop = detail::stop_kind::before;
-        return Rows<M>(core_, &table_->name, s);
-    }
-
-    // How many rows have key k: O(1) for a non-unique index.
+    // How many rows have key k: O(1) (mdb_cursor_count) for a non-unique index.
     std::size_t count(const lookup_type& k) const {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return 0;
+        if (kb.size() > core()->env->max_key_size()) return 0;
         MDB_val key = detail::to_val(kb.span()), val;
         if (info().unique) {
-            int rc = ::mdb_get(core_->live(), info().dbi, &key, &val);
+            int rc = detail::mdb::get(core()->live(), info().dbi, &key, &val);
             if (rc == MDB_NOTFOUND) return 0;
             if (rc) detail::throw_lmdb(rc, "index lookup failed", table_->name, info().name);
             return 1;
         }
-        detail::cursor c(core_->live(), info().dbi);
+        detail::pooled_cursor c(core(), info().dbi);
         if (!c.move(key, val, MDB_SET)) return 0;
         std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
         detail::check(::mdb_cursor_count(c.get(), &n), "mdb_cursor_count");
-        return static_cast<std::size_t>(n);
+        return n;
     }
 
     // The one row whose unique key is k.
@@ -228,19 +381,19 @@ public:
                         table_->name, info().name);
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return std::nullopt;
-        MDB_txn* t = core_->live();
+        if (kb.size() > core()->env->max_key_size()) return std::nullopt;
+        MDB_txn* t = core()->live();
         MDB_val key = detail::to_val(kb.span()), pk, row;
-        int rc = ::mdb_get(t, info().dbi, &key, &pk);
+        int rc = detail::mdb::get(t, info().dbi, &key, &pk);
         if (rc == MDB_NOTFOUND) return std::nullopt;
         if (rc) detail::throw_lmdb(rc, "index lookup failed", table_->name, info().name);
-        rc = ::mdb_get(t, table_->dbi, &pk, &row);
+        rc = detail::mdb::get(t, table_->dbi, &pk, &row);
         if (rc == MDB_NOTFOUND)
             throw error(errc::corrupt_value,
                         "index '" + info().name + "' names a row of table '" + table_->name + "' that is not there",
                         table_->name, info().name);
         if (rc) detail::throw_lmdb(rc, "row lookup failed", table_->name);
-        return Guard<M>(detail::to_span(pk), detail::to_span(row), &table_->name);
+        return Guard<M>(detail::to_span(pk), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }
 
     // The primary keys of the rows whose key equals k, ascending.
@@ -248,72 +401,57 @@ public:
         std::vector<detail::key_of<M>> out;
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return out;
-        detail::cursor c(core_->live(), info().dbi);
+        if (kb.size() > core()->env->max_key_size()) return out;
+        detail::pooled_cursor c(core(), info().dbi);
         MDB_val key = detail::to_val(kb.span()), pk;
-        for (bool ok = c.move(key, pk, MDB_SET); ok; ok = c.move(key, pk, MDB_NEXT_DUP))
+        for (bool ok = c.move(key, pk, MDB_SET); ok; ok = c.move(key, pk, info().unique ? MDB_NEXT : MDB_NEXT_DUP)) {
+            if (info().unique && detail::compare(detail::to_span(key), kb.span()) != 0) break;
             out.push_back(detail::decode_key_bytes<detail::key_of<M>>(detail::to_span(pk)));
+        }
         return out;
     }
 
-    // Index entries, which is the number of rows for a single-valued key.
+    // Index entries: the number of rows for a single-valued key.
     std::size_t size() const {
         MDB_stat st;
-        detail::check(::mdb_stat(core_->live(), info().dbi, &st), "mdb_stat");
+        detail::check(::mdb_stat(core()->live(), info().dbi, &st), "mdb_stat");
         return static_cast<std::size_t>(st.ms_entries);
     }
     bool empty() const { return size() == 0; }
 
+    std::optional<Guard<M>> first() const { return edge(false); }
+    std::optional<Guard<M>> last() const { return edge(true); }
+
     bool unique() const noexcept { return info().unique; }
     const std::string& name() const noexcept { return info().name; }
-
-    // Every row, in the index's key order.
-    typename Rows<M>::iterator begin() const { return typename Rows<M>::iterator(core_, &table_->name, spec()); }
-    std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     template <class, access>
     friend class Tree;
 
     Index(detail::txn_core* core, const detail::table_state<index_count>* table, std::size_t pos) noexcept
-        : core_(core), table_(table), pos_(pos) {}
+        : base_t(detail::scan_source{core, &table->name, table->indexes[pos].dbi, table->dbi, true}),
+          table_(table),
+          pos_(pos) {}
 
+    detail::txn_core* core() const noexcept { return this->src_.core; }
     const detail::index_state& info() const noexcept { return table_->indexes[pos_]; }
 
-    detail::scan_spec spec() const {
-        core_->live();
-        detail::scan_spec s;
-        s.dbi = info().dbi;
-        s.primary = table_->dbi;
-        s.through_index = true;
-        return s;
+    std::optional<Guard<M>> edge(bool last) const {
+        Rows<M> rows = last ? this->reverse() : this->all();
+        auto it = rows.begin();
+        if (it == std::default_sentinel) return std::nullopt;
+        return *it;
     }
 
-    bool encode_bound(detail::key_bytes& out, const lookup_type& k) const {
-        detail::buffer kb;
-        detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return false;
-        out.assign(kb.span());
-        return true;
-    }
-
-    void bound_or_throw(detail::key_bytes& out, const lookup_type& k) const {
-        if (!encode_bound(out, k)) {
-            detail::buffer kb;
-            detail::encode_key(kb, k);
-            detail::throw_key_too_large(kb.size(), core_->env->max_key_size(), table_->name, &info().name,
-                                        detail::describe_key(k));
-        }
-    }
-
-    detail::txn_core* core_;
     const detail::table_state<index_count>* table_;
     std::size_t pos_;
 };
 
 template <class M, access A>
-class Tree {
+class Tree : public detail::ordered<M, detail::key_of<M>> {
     using traits = detail::model_traits<M>;
+    using base_t = detail::ordered<M, detail::key_of<M>>;
     static constexpr std::size_t N = traits::index_count;
     static constexpr bool writable = A == access::write;
 
@@ -323,7 +461,8 @@ public:
     using lookup_type = detail::lookup_t<key_type>;
     using iterator = typename Rows<M>::iterator;
 
-    Tree(detail::txn_core* core, const detail::table_state<N>* table) noexcept : core_(core), table_(table) {}
+    Tree(detail::txn_core* core, const detail::table_state<N>* table) noexcept
+        : base_t(detail::scan_source{core, &table->name, table->dbi, 0, false}), table_(table) {}
 
     const std::string& name() const noexcept { return table_->name; }
 
@@ -332,13 +471,13 @@ public:
     std::optional<Guard<M>> get(const lookup_type& k) const {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return std::nullopt;
+        if (kb.size() > core()->env->max_key_size()) return std::nullopt;
         MDB_val key = detail::to_val(kb.span()), row;
-        int rc = ::mdb_get(core_->live(), table_->dbi, &key, &row);
+        int rc = detail::mdb::get(core()->live(), table_->dbi, &key, &row);
         if (rc == MDB_NOTFOUND) return std::nullopt;
         if (rc) [[unlikely]]
             detail::throw_lmdb(rc, "get failed", table_->name);
-        return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name);
+        return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }
 
     bool contains(const lookup_type& k) const { return get(k).has_value(); }
@@ -346,24 +485,15 @@ public:
     // O(1): LMDB keeps the count in the database's root.
     std::size_t size() const {
         MDB_stat st;
-        detail::check(::mdb_stat(core_->live(), table_->dbi, &st), "mdb_stat");
+        detail::check(::mdb_stat(core()->live(), table_->dbi, &st), "mdb_stat");
         return static_cast<std::size_t>(st.ms_entries);
     }
     bool empty() const { return size() == 0; }
 
-    // Every row, ascending by primary key.
-    iterator begin() const { return iterator(core_, &table_->name, table_spec()); }
+    // Every row, ascending by primary key. The iterator owns its cursor, so the tree itself
+    // needs no Rows object to outlive the loop.
+    iterator begin() const { return iterator(this->src_, this->base()); }
     std::default_sentinel_t end() const noexcept { return {}; }
-
-    // Rows whose primary key is in [lo, hi).
-    Rows<M> range(const lookup_type& lo, const lookup_type& hi) const {
-        detail::scan_spec s = table_spec();
-        bound(s.lo, lo);
-        bound(s.hi, hi);
-        s.has_lo = true;
-        s.stop = detail::stop_kind::before;
-        return Rows<M>(core_, &table_->name, s);
-    }
 
     std::optional<Guard<M>> first() const { return edge(MDB_FIRST); }
     std::optional<Guard<M>> last() const { return edge(MDB_LAST); }
@@ -374,45 +504,43 @@ public:
         static_assert(has_member_index<T>(),
                       "netabase: index(&M::field): no secondary key of this model is declared on a field of this type");
         std::size_t pos = N;
-        for_each_index([&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
-            using declared = decltype(std::get<I>(traits::decl.secondaries).key);
-            if constexpr (std::is_same_v<std::remove_cv_t<declared>, detail::member_key<M, T>>)
-                if (std::get<I>(traits::decl.secondaries).key.member == member) pos = I;
+        detail::for_each_secondary<M>([&](const auto& sec, auto i) {
+            if constexpr (std::is_same_v<std::remove_cv_t<decltype(sec.key)>, detail::member_key<M, T>>)
+                if (pos == N && sec.key.member == member) pos = decltype(i)::value;
         });
         if (pos == N)
             throw error(errc::not_found,
                         "table '" + table_->name + "' has no secondary key on field " +
                             std::to_string(detail::field_index(member)),
                         table_->name);
-        return Index<M, T, A>(core_, table_, pos);
+        return Index<M, T, A>(core(), table_, pos);
     }
 
-    // A secondary index, named by its netabase::key(...) object.
-    template <class F>
-    auto index(const computed_key<M, F>&) const {
-        constexpr std::size_t pos = computed_position<F>();
+    // A secondary index, named by its netabase::key(...) / netabase::keys(...) object.
+    template <class F, bool Multi>
+    auto index(const computed_key<M, F, Multi>&) const {
+        constexpr std::size_t pos = computed_position<detail::computed_key_adapter<M, F, Multi>>();
         static_assert(pos < N, "netabase: index(key): this key is not a secondary key of the model");
-        using K = typename detail::computed_key_adapter<M, F>::value_type;
-        return Index<M, K, A>(core_, table_, pos);
+        using K = typename detail::computed_key_adapter<M, F, Multi>::value_type;
+        return Index<M, K, A>(core(), table_, pos);
     }
 
     // Primary keys of the rows whose secondary key equals k (the Rust netabase spelling).
     template <class Field, class Q>
     auto get_by_secondary_key(Field field, const Q& k) const {
-        auto idx = index(field);
-        return idx.primary_keys(k);
+        return index(field).primary_keys(k);
     }
 
     // ---- writes -----------------------------------------------------------------------
 
     // Inserts or replaces the row; its index entries follow the new value.
-    void put(const M& m) requires writable { write_row(m, false, false, false); }
+    void put(const M& m) requires writable { write_row(m, write_mode::upsert); }
 
     // Writes the row only if its key is new; false (and nothing written) when it exists.
-    bool insert(const M& m) requires writable { return write_row(m, true, false, false); }
+    bool insert(const M& m) requires writable { return write_row(m, write_mode::insert); }
 
     // All or nothing: the rows go in through a nested transaction. Keys that ascend past the
-    // table's last key take LMDB's append path.
+    // table's last key take LMDB's append path and skip the lookup of an old row.
     template <std::ranges::input_range R>
         std::size_t put_many(R&&rows) requires writable && std::is_convertible_v < std::ranges::range_reference_t<R>,
     const M& > {
@@ -425,8 +553,8 @@ public:
                 kb.clear();
                 detail::encode_key(kb, pk_of(m));
                 bool past_end = !have_last || detail::compare(kb.span(), last.span()) > 0;
-                write_row(m, false, past_end, past_end);
-                if (past_end && kb.size() <= core_->env->max_key_size()) {
+                write_row(m, past_end ? write_mode::append : write_mode::upsert);
+                if (past_end) {  // write_row has checked the size
                     last.assign(kb.span());
                     have_last = true;
                 }
@@ -440,7 +568,7 @@ public:
     bool remove(const lookup_type& k) requires writable {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size()) return false;
+        if (kb.size() > core()->env->max_key_size()) return false;
         return remove_encoded(kb);
     }
 
@@ -456,91 +584,74 @@ public:
 
     // Empties the table and all its indexes.
     void clear() requires writable {
-        MDB_txn* t = core_->live();
-        ++core_->generation;
-        if (int rc = ::mdb_drop(t, table_->dbi, 0)) core_->fail(rc, "clear failed", table_->name);
+        MDB_txn* t = core()->live();
+        core()->wrote();
+        if (int rc = detail::mdb::drop(t, table_->dbi, 0)) core()->fail(rc, "clear failed", table_->name);
         for (const auto& ix : table_->indexes)
-            if (int rc = ::mdb_drop(t, ix.dbi, 0)) core_->fail(rc, "clear failed", table_->name, ix.name);
+            if (int rc = detail::mdb::drop(t, ix.dbi, 0)) core()->fail(rc, "clear failed", table_->name, ix.name);
     }
 
     // Read-modify-write of one row; false if there is none. fn must not change the key.
+    // Index entries are rewritten only where a key changed.
     template <class F>
     bool update(const lookup_type& k, F&& fn) requires writable && std::is_invocable_v<F&, M&> {
-        auto g = get(k);
-        if (!g) return false;
-        M m = g->value();
-        fn(m);
-        detail::buffer before, after;
-        detail::encode_key(before, k);
-        detail::encode_key(after, pk_of(m));
-        if (detail::compare(before.span(), after.span()) != 0)
+        detail::buffer kb;
+        detail::encode_key(kb, k);
+        if (kb.size() > core()->env->max_key_size()) return false;
+        MDB_val key = detail::to_val(kb.span()), old;
+        int rc = detail::mdb::get(core()->live(), table_->dbi, &key, &old);
+        if (rc == MDB_NOTFOUND) return false;
+        if (rc) core()->fail(rc, "get failed", table_->name);
+        M before{};
+        Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
+        M after = before;
+        fn(after);
+        detail::buffer check;
+        detail::encode_key(check, pk_of(after));
+        if (detail::compare(kb.span(), check.span()) != 0)
             throw error(errc::invalid_argument,
                         "update() of table '" + table_->name + "' changed the primary key from " +
-                            detail::describe_key(k) + " to " + detail::describe_key(pk_of(m)) +
+                            detail::describe_key(k) + " to " + detail::describe_key(pk_of(after)) +
                             "; remove the row and put the new one instead",
                         table_->name);
-        write_row(m, false, false, false);
+        write_row(after, write_mode::upsert, &before);
         return true;
     }
 
 private:
-    static decltype(auto) pk_of(const M& m) { return traits::decl.primary(m); }
+    enum class write_mode { upsert, insert, append };
 
-    template <class Fn>
-    static void for_each_index(Fn&& fn) {
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (fn(std::integral_constant<std::size_t, I>{}), ...); }
-        (std::make_index_sequence<N>{});
-    }
+    detail::txn_core* core() const noexcept { return this->src_.core; }
+
+    static decltype(auto) pk_of(const M& m) { return traits::decl.primary(m); }
 
     template <class T>
     static constexpr bool has_member_index() {
-        return []<std::size_t... I>(std::index_sequence<I...>) {
-            return (false || ... ||
-                    std::is_same_v<std::remove_cv_t<decltype(std::get<I>(traits::decl.secondaries).key)>,
-                                   detail::member_key<M, T>>);
-        }
-        (std::make_index_sequence<N>{});
+        bool found = false;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) {
+            if (std::is_same_v<std::remove_cv_t<decltype(sec.key)>, detail::member_key<M, T>>) found = true;
+        });
+        return found;
     }
 
-    template <class F>
+    template <class Adapter>
     static constexpr std::size_t computed_position() {
         std::size_t pos = N;
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((std::is_same_v<std::remove_cv_t<decltype(std::get<I>(traits::decl.secondaries).key)>,
-                             detail::computed_key_adapter<M, F>>
-                  ? (pos = I, true)
-                  : false) ||
-             ...);
-        }
-        (std::make_index_sequence<N>{});
+        detail::for_each_secondary<M>([&](const auto& sec, auto i) {
+            if (pos == N && std::is_same_v<std::remove_cv_t<decltype(sec.key)>, Adapter>) pos = decltype(i)::value;
+        });
         return pos;
     }
 
-    detail::scan_spec table_spec() const {
-        core_->live();
-        detail::scan_spec s;
-        s.dbi = table_->dbi;
-        return s;
-    }
-
-    void bound(detail::key_bytes& out, const lookup_type& k) const {
-        detail::buffer kb;
-        detail::encode_key(kb, k);
-        if (kb.size() > core_->env->max_key_size())
-            detail::throw_key_too_large(kb.size(), core_->env->max_key_size(), table_->name, nullptr,
-                                        detail::describe_key(k));
-        out.assign(kb.span());
-    }
-
     std::optional<Guard<M>> edge(MDB_cursor_op op) const {
-        detail::cursor c(core_->live(), table_->dbi);
+        detail::pooled_cursor c(core(), table_->dbi);
         MDB_val k, v;
         if (!c.move(k, v, op)) return std::nullopt;
-        return Guard<M>(detail::to_span(k), detail::to_span(v), &table_->name);
+        return Guard<M>(detail::to_span(k), detail::to_span(v), &table_->name, detail::stamp::of(core()->life));
     }
 
     bool last_key(detail::key_bytes& out) const {
-        detail::cursor c(core_->live(), table_->dbi);
+        detail::pooled_cursor c(core(), table_->dbi);
         MDB_val k, v;
         if (!c.move(k, v, MDB_LAST)) return false;
         out.assign(detail::to_span(k));
@@ -550,152 +661,238 @@ private:
     // Runs fn in a child transaction: committed into this one on return, discarded on throw.
     template <class Fn>
     auto nested(Fn&& fn) const {
-        MDB_txn* parent = core_->live();
+        detail::txn_core& c = *core();
+        MDB_txn* parent = c.live();
         MDB_txn* child = nullptr;
-        if (int rc = ::mdb_txn_begin(core_->env->get(), parent, 0, &child))
-            core_->fail(rc, "cannot begin a nested transaction", table_->name);
-        core_->txn = child;
-        bool failed_before = core_->failed;
+        if (int rc = detail::mdb::txn_begin(c.env->get(), parent, 0, &child))
+            c.fail(rc, "cannot begin a nested transaction", table_->name);
+        c.txn = child;
+        bool failed_before = c.failed;
         try {
             auto result = fn();
-            core_->txn = parent;
-            if (int rc = ::mdb_txn_commit(child)) core_->fail(rc, "nested commit failed", table_->name);
+            c.close_cursors_of(child);
+            c.txn = parent;
+            if (int rc = detail::mdb::txn_commit(child)) c.fail(rc, "nested commit failed", table_->name);
+            c.wrote();
             return result;
         } catch (...) {
-            if (core_->txn == child) {
+            if (c.txn == child) {
+                c.close_cursors_of(child);
                 ::mdb_txn_abort(child);
-                core_->txn = parent;
+                c.txn = parent;
             }
             // The parent is untouched by an aborted child; map_full stays set so that
             // store.write() still grows the map.
-            core_->failed = failed_before;
+            c.failed = failed_before;
+            c.wrote();
             throw;
         }
     }
 
     void check_size(const detail::buffer& kb, const detail::index_state* ix, const auto& key) const {
-        if (kb.size() > core_->env->max_key_size()) [[unlikely]]
-            detail::throw_key_too_large(kb.size(), core_->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
+        if (kb.size() > core()->env->max_key_size()) [[unlikely]]
+            detail::throw_key_too_large(kb.size(), core()->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
                                         detail::describe_key(key));
     }
 
-    template <std::size_t I>
-    static decltype(auto) secondary_of(const M& m) {
-        return std::get<I>(traits::decl.secondaries).key(m);
+    // One index's entries for one row, before and after a write.
+    struct index_change {
+        detail::buffer now, was;  // a single key, or several keys back to back
+        bool changed = true;
+        // Several keys (netabase::keys): (offset, size) in now/was, sorted by bytes, distinct.
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> now_items, was_items;
+    };
+
+    static std::span<const std::byte> item(const detail::buffer& b, std::pair<std::uint32_t, std::uint32_t> it) {
+        return {b.data() + it.first, it.second};
+    }
+
+    static bool has_item(const detail::buffer& b, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& items,
+                         std::span<const std::byte> k) {
+        auto it = std::lower_bound(items.begin(), items.end(), k, [&](auto a, std::span<const std::byte> key) {
+            return detail::compare(item(b, a), key) < 0;
+        });
+        return it != items.end() && detail::compare(item(b, *it), k) == 0;
+    }
+
+    // Encodes every key the row has in this index: one, or one per distinct element.
+    template <class Sec>
+    void encode_keys(const Sec& sec, const M& m, detail::buffer& out,
+                     std::vector<std::pair<std::uint32_t, std::uint32_t>>* items, const detail::index_state* ix,
+                     bool check) const {
+        if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+            decltype(auto) k = sec.key(m);
+            detail::encode_key(out, k);
+            if (check) check_size(out, ix, k);
+        } else {
+            items->clear();
+            for (const auto& k : sec.key(m)) {
+                auto start = static_cast<std::uint32_t>(out.size());
+                detail::encode_key(out, k);
+                auto size = static_cast<std::uint32_t>(out.size() - start);
+                if (check && size > core()->env->max_key_size())
+                    detail::throw_key_too_large(size, core()->env->max_key_size(), table_->name, &ix->name,
+                                                detail::describe_key(k));
+                items->emplace_back(start, size);
+            }
+            auto less = [&](auto a, auto b) { return detail::compare(item(out, a), item(out, b)) < 0; };
+            auto same = [&](auto a, auto b) { return detail::compare(item(out, a), item(out, b)) == 0; };
+            std::sort(items->begin(), items->end(), less);
+            items->erase(std::unique(items->begin(), items->end(), same), items->end());
+        }
+    }
+
+    // Throws unique_violation if the key belongs to a row other than pk.
+    void check_unique(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk,
+                      std::span<const std::byte> pk, const M& m) const {
+        MDB_val skv = detail::to_val(sk), owner;
+        int rc = detail::mdb::get(t, ix.dbi, &skv, &owner);
+        if (rc == MDB_NOTFOUND) return;
+        if (rc != 0) core()->fail(rc, "index lookup failed", table_->name, ix.name);
+        if (detail::compare(detail::to_span(owner), pk) == 0) return;
+        std::string other, value;
+        try {
+            other = detail::describe_key(detail::decode_key_bytes<key_type>(detail::to_span(owner)));
+        } catch (const error&) {
+            other = "<undecodable>";
+        }
+        detail::for_each_secondary<M>([&](const auto& sec, auto i) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            if (&table_->indexes[decltype(i)::value] != &ix) return;
+            try {
+                value = detail::describe_key(detail::decode_key_bytes<typename S::value_type>(sk));
+            } catch (const error&) {
+                value = "<undecodable>";
+            }
+        });
+        throw error(errc::unique_violation,
+                    "unique violation: index '" + ix.name + "' of table '" + table_->name + "' already maps key " +
+                        value + " to the row with key " + other + "; the row with key " +
+                        detail::describe_key(pk_of(m)) + " was not written",
+                    table_->name, ix.name);
     }
 
     // The one write path: validates everything (key sizes, unique keys) before the first
-    // LMDB write, so a rejected row leaves the transaction exactly as it was.
-    bool write_row(const M& m, bool insert_only, bool known_new, bool append) {
-        MDB_txn* t = core_->live();
+    // LMDB write, so a rejected row leaves the transaction exactly as it was. `known` is the
+    // old row when the caller has already read it.
+    bool write_row(const M& m, write_mode mode, const M* known = nullptr) {
+        MDB_txn* t = core()->live();
         detail::buffer kb;
         detail::encode_key(kb, pk_of(m));
         check_size(kb, nullptr, pk_of(m));
         MDB_val key = detail::to_val(kb.span());
-        detail::buffer& rowbuf = core_->env->row_buffer;
+        detail::buffer& rowbuf = core()->env->row_buffer;
 
         if constexpr (N == 0) {
             detail::encode_row(rowbuf, m);
             MDB_val val = detail::to_val(rowbuf.span());
-            unsigned flags = append ? MDB_APPEND : (insert_only ? MDB_NOOVERWRITE : 0u);
-            int rc = ::mdb_put(t, table_->dbi, &key, &val, flags);
-            if (rc == MDB_KEYEXIST && insert_only) return false;
-            if (rc) core_->fail(rc, "put failed", table_->name);
-            ++core_->generation;
+            unsigned flags = mode == write_mode::append   ? MDB_APPEND
+                             : mode == write_mode::insert ? MDB_NOOVERWRITE
+                                                          : 0u;
+            int rc = detail::mdb::put(t, table_->dbi, &key, &val, flags);
+            if (rc == MDB_KEYEXIST && mode == write_mode::insert) return false;
+            if (rc) core()->fail(rc, "put failed", table_->name);
+            core()->wrote();
             return true;
         } else {
-            bool exists = false;
-            MDB_val old{};
-            if (!known_new) {
-                int rc = ::mdb_get(t, table_->dbi, &key, &old);
+            bool exists = known != nullptr;
+            M before{};
+            if (!known && mode != write_mode::append) {
+                MDB_val old{};
+                int rc = detail::mdb::get(t, table_->dbi, &key, &old);
                 if (rc == 0)
                     exists = true;
                 else if (rc != MDB_NOTFOUND)
-                    core_->fail(rc, "get failed", table_->name);
+                    core()->fail(rc, "get failed", table_->name);
+                if (exists && mode == write_mode::insert) return false;
+                if (exists) Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
             }
-            if (exists && insert_only) return false;
+            const M& old_row = known ? *known : before;
 
-            M before{};
-            if (exists) Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
-
-            std::array<detail::buffer, N> now, was;
-            std::array<bool, N> changed{};
-            for_each_index([&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
-                const detail::index_state& ix = table_->indexes[I];
-                decltype(auto) sk = secondary_of<I>(m);
-                detail::encode_key(now[I], sk);
-                check_size(now[I], &ix, sk);
-                changed[I] = true;
+            std::array<index_change, N> ch;
+            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                constexpr std::size_t i = decltype(pos)::value;
+                const detail::index_state& ix = table_->indexes[i];
+                index_change& c = ch[i];
+                encode_keys(sec, m, c.now, &c.now_items, &ix, true);
                 if (exists) {
-                    detail::encode_key(was[I], secondary_of<I>(before));
-                    changed[I] = detail::compare(now[I].span(), was[I].span()) != 0;
+                    encode_keys(sec, old_row, c.was, &c.was_items, &ix, false);
+                    c.changed = detail::compare(c.now.span(), c.was.span()) != 0;
                 }
-                if (ix.unique && changed[I]) {
-                    MDB_val skv = detail::to_val(now[I].span()), owner;
-                    int rc = ::mdb_get(t, ix.dbi, &skv, &owner);
-                    if (rc == 0 && detail::compare(detail::to_span(owner), kb.span()) != 0) {
-                        std::string other;
-                        try {
-                            other = detail::describe_key(detail::decode_key_bytes<key_type>(detail::to_span(owner)));
-                        } catch (const error&) {
-                            other = "<undecodable>";
-                        }
-                        throw error(errc::unique_violation,
-                                    "unique violation: index '" + ix.name + "' of table '" + table_->name +
-                                        "' already maps key " + detail::describe_key(sk) + " to the row with key " +
-                                        other + "; the row with key " + detail::describe_key(pk_of(m)) +
-                                        " was not written",
-                                    table_->name, ix.name);
-                    }
-                    if (rc != 0 && rc != MDB_NOTFOUND) core_->fail(rc, "index lookup failed", table_->name, ix.name);
+                if (!ix.unique || !c.changed) return;
+                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+                    check_unique(t, ix, c.now.span(), kb.span(), m);
+                } else {
+                    for (auto it : c.now_items) check_unique(t, ix, item(c.now, it), kb.span(), m);
                 }
             });
 
             // Everything is valid: from here on only LMDB itself can fail.
-            ++core_->generation;
+            core()->wrote();
             detail::encode_row(rowbuf, m);
             MDB_val val = detail::to_val(rowbuf.span());
-            if (int rc = ::mdb_put(t, table_->dbi, &key, &val, append ? MDB_APPEND : 0u))
-                core_->fail(rc, "put failed", table_->name);
-            for (std::size_t i = 0; i < N; ++i) {
-                if (!changed[i]) continue;
+            if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, mode == write_mode::append ? MDB_APPEND : 0u))
+                core()->fail(rc, "put failed", table_->name);
+            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                constexpr std::size_t i = decltype(pos)::value;
+                index_change& c = ch[i];
+                if (!c.changed) return;
                 const detail::index_state& ix = table_->indexes[i];
-                if (exists) del_entry(t, ix, was[i], key);
-                MDB_val skv = detail::to_val(now[i].span()), pk = key;
-                if (int rc = ::mdb_put(t, ix.dbi, &skv, &pk, 0))
-                    core_->fail(rc, "index put failed", table_->name, ix.name);
-            }
+                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+                    if (exists) del_entry(t, ix, c.was.span(), key);
+                    put_entry(t, ix, c.now.span(), key);
+                } else {
+                    // Only the difference between the old and new key sets is written.
+                    for (auto it : c.was_items)
+                        if (!has_item(c.now, c.now_items, item(c.was, it))) del_entry(t, ix, item(c.was, it), key);
+                    for (auto it : c.now_items)
+                        if (!exists || !has_item(c.was, c.was_items, item(c.now, it)))
+                            put_entry(t, ix, item(c.now, it), key);
+                }
+            });
             return true;
         }
     }
 
-    void del_entry(MDB_txn* t, const detail::index_state& ix, const detail::buffer& sk, MDB_val pk) {
-        MDB_val skv = detail::to_val(sk.span());
-        int rc = ::mdb_del(t, ix.dbi, &skv, ix.unique ? nullptr : &pk);
-        if (rc != 0 && rc != MDB_NOTFOUND) core_->fail(rc, "index delete failed", table_->name, ix.name);
+    void put_entry(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk, MDB_val pk) {
+        MDB_val skv = detail::to_val(sk);
+        if (int rc = detail::mdb::put(t, ix.dbi, &skv, &pk, 0))
+            core()->fail(rc, "index put failed", table_->name, ix.name);
+    }
+
+    void del_entry(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk, MDB_val pk) {
+        MDB_val skv = detail::to_val(sk);
+        int rc = detail::mdb::del(t, ix.dbi, &skv, ix.unique ? nullptr : &pk);
+        if (rc != 0 && rc != MDB_NOTFOUND) core()->fail(rc, "index delete failed", table_->name, ix.name);
     }
 
     bool remove_encoded(const detail::buffer& kb) {
-        MDB_txn* t = core_->live();
+        MDB_txn* t = core()->live();
         MDB_val key = detail::to_val(kb.span()), old;
-        int rc = ::mdb_get(t, table_->dbi, &key, &old);
+        int rc = detail::mdb::get(t, table_->dbi, &key, &old);
         if (rc == MDB_NOTFOUND) return false;
-        if (rc) core_->fail(rc, "get failed", table_->name);
-        ++core_->generation;
+        if (rc) core()->fail(rc, "get failed", table_->name);
         if constexpr (N > 0) {
             M before{};
             Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
-            for_each_index([&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+            core()->wrote();
+            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                const detail::index_state& ix = table_->indexes[decltype(pos)::value];
                 detail::buffer sk;
-                detail::encode_key(sk, secondary_of<I>(before));
-                del_entry(t, table_->indexes[I], sk, key);
+                std::vector<std::pair<std::uint32_t, std::uint32_t>> items;
+                encode_keys(sec, before, sk, &items, &ix, false);
+                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+                    del_entry(t, ix, sk.span(), key);
+                } else {
+                    for (auto it : items) del_entry(t, ix, item(sk, it), key);
+                }
             });
         }
-        if ((rc = ::mdb_del(t, table_->dbi, &key, nullptr))) core_->fail(rc, "remove failed", table_->name);
+        core()->wrote();
+        if ((rc = detail::mdb::del(t, table_->dbi, &key, nullptr))) core()->fail(rc, "remove failed", table_->name);
         return true;
     }
 
-    detail::txn_core* core_;
     const detail::table_state<N>* table_;
 };
 

@@ -3,11 +3,13 @@
 #pragma once
 
 #include "netabase/detail/buffer.hpp"
+#include "netabase/detail/calls.hpp"
 #include "netabase/error.hpp"
 
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -42,6 +44,27 @@ inline bool starts_with(std::span<const std::byte> s, std::span<const std::byte>
     return s.size() >= prefix.size() && (prefix.empty() || std::memcmp(s.data(), prefix.data(), prefix.size()) == 0);
 }
 
+// Cursors kept open between uses: each mdb_cursor_open is a malloc. A read transaction's
+// cursors survive its reset and go back to the pool with it.
+struct cursor_cache {
+    struct entry {
+        MDB_dbi dbi = 0;
+        MDB_cursor* cursor = nullptr;
+        bool ready = false;  // bound to the current transaction (else mdb_cursor_renew first)
+    };
+    std::array<entry, 8> entries{};
+
+    void close_all() noexcept {
+        for (auto& e : entries) {
+            if (e.cursor) ::mdb_cursor_close(e.cursor);
+            e = entry{};
+        }
+    }
+    void unready() noexcept {
+        for (auto& e : entries) e.ready = false;
+    }
+};
+
 // Transactions this thread has open, over all stores: a map resize must not wait for them.
 inline thread_local int transactions_on_this_thread = 0;
 
@@ -52,7 +75,10 @@ public:
     environment& operator=(const environment&) = delete;
 
     ~environment() {
-        for (MDB_txn* t : pool_) ::mdb_txn_abort(t);
+        for (auto& r : pool_) {
+            r.cursors.close_all();
+            ::mdb_txn_abort(r.txn);
+        }
         ::mdb_env_close(env_);
     }
 
@@ -82,42 +108,54 @@ public:
         if (--active_ == 0 && resizing_) cv_.notify_all();
     }
 
-    // A reset read transaction from the pool, renewed, or a new one.
-    MDB_txn* begin_read() {
-        MDB_txn* t = nullptr;
+    // A reset read transaction from the pool, renewed (with the cursors it had), or a new one.
+    MDB_txn* begin_read(cursor_cache& cursors) {
+        pooled_reader r;
         {
             std::unique_lock lock(mu_);
             if (transactions_on_this_thread == 0) cv_.wait(lock, [&] { return !resizing_; });
             ++active_;
             ++transactions_on_this_thread;
             if (!pool_.empty()) {
-                t = pool_.back();
+                r = pool_.back();
                 pool_.pop_back();
             }
         }
-        int rc = t ? ::mdb_txn_renew(t) : ::mdb_txn_begin(env_, nullptr, MDB_RDONLY, &t);
+        int rc = r.txn ? ::mdb_txn_renew(r.txn) : mdb::txn_begin(env_, nullptr, MDB_RDONLY, &r.txn);
         if (rc != 0) [[unlikely]] {
-            if (t && rc != 0) ::mdb_txn_abort(t);
+            r.cursors.close_all();
+            if (r.txn) ::mdb_txn_abort(r.txn);
             leave();
             if (rc == MDB_MAP_RESIZED) {
                 resize(0);
-                return begin_read();
+                return begin_read(cursors);
+            }
+            if (rc == MDB_READERS_FULL) {
+                int dead = 0;
+                ::mdb_reader_check(env_, &dead);  // slots of killed processes
+                if (dead > 0) return begin_read(cursors);
             }
             throw_lmdb(rc, "cannot begin a read transaction");
         }
-        return t;
+        cursors = r.cursors;
+        return r.txn;
     }
 
-    void end_read(MDB_txn* t) noexcept {
+    void end_read(MDB_txn* t, cursor_cache& cursors) noexcept {
         ::mdb_txn_reset(t);
+        cursors.unready();
         {
             std::lock_guard lock(mu_);
             if (pool_.size() < 64) {
-                pool_.push_back(t);
+                pool_.push_back(pooled_reader{t, cursors});
                 t = nullptr;
             }
         }
-        if (t) ::mdb_txn_abort(t);
+        if (t) {
+            cursors.close_all();
+            ::mdb_txn_abort(t);
+        }
+        cursors = cursor_cache{};
         leave();
     }
 
@@ -129,7 +167,7 @@ public:
                                         "; LMDB allows one writer, so a second would deadlock");
         enter();
         MDB_txn* t = nullptr;
-        int rc = ::mdb_txn_begin(env_, nullptr, 0, &t);
+        int rc = mdb::txn_begin(env_, nullptr, 0, &t);
         if (rc != 0) [[unlikely]] {
             leave();
             if (rc == MDB_MAP_RESIZED) {
@@ -248,7 +286,11 @@ private:
     std::condition_variable cv_;
     int active_ = 0;
     bool resizing_ = false;
-    std::vector<MDB_txn*> pool_;
+    struct pooled_reader {
+        MDB_txn* txn = nullptr;
+        cursor_cache cursors;
+    };
+    std::vector<pooled_reader> pool_;
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
 };
@@ -257,7 +299,7 @@ private:
 class cursor {
 public:
     cursor() = default;
-    cursor(MDB_txn* txn, MDB_dbi dbi) { check(::mdb_cursor_open(txn, dbi, &c_), "mdb_cursor_open"); }
+    cursor(MDB_txn* txn, MDB_dbi dbi) { check(mdb::cursor_open(txn, dbi, &c_), "mdb_cursor_open"); }
     cursor(const cursor&) = delete;
     cursor& operator=(const cursor&) = delete;
     cursor(cursor&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
@@ -279,7 +321,7 @@ public:
 
     // false at the end; throws on any other failure.
     bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-        int rc = ::mdb_cursor_get(c_, &k, &v, op);
+        int rc = mdb::cursor_get(c_, &k, &v, op);
         if (rc == MDB_NOTFOUND) return false;
         if (rc != 0) [[unlikely]]
             throw_lmdb(rc, "cursor move failed");

@@ -127,7 +127,7 @@ public:
         std::optional<fingerprint> stored;
         {
             MDB_val k{meta_key.size(), meta_key.data()}, v;
-            int rc = ::mdb_get(txn_, meta_, &k, &v);
+            int rc = mdb::get(txn_, meta_, &k, &v);
             if (rc == 0)
                 stored = fingerprint::parse({static_cast<const char*>(v.mv_data), v.mv_size});
             else if (rc != MDB_NOTFOUND)
@@ -153,7 +153,7 @@ public:
                                                " was removed or changed; open the store read-write once to update it");
                 std::string name = t.name + "/" + index_id(old);
                 MDB_dbi gone = open_db(name, false, false, &t.name, true);
-                if (gone) check_rc(::mdb_drop(txn_, gone, 1), "cannot drop index " + name, t.name);
+                if (gone) check_rc(mdb::drop(txn_, gone, 1), "cannot drop index " + name, t.name);
             }
         }
         for_each_secondary<M>([&](const auto& sec, auto pos) {
@@ -178,7 +178,7 @@ public:
         if (rw && (!stored || stored->serialize() != now.serialize())) {
             std::string value = now.serialize();
             MDB_val k{meta_key.size(), meta_key.data()}, v{value.size(), value.data()};
-            check_rc(::mdb_put(txn_, meta_, &k, &v, 0), "cannot write the metadata", t.name);
+            check_rc(mdb::put(txn_, meta_, &k, &v, 0), "cannot write the metadata", t.name);
         }
     }
 
@@ -209,7 +209,7 @@ private:
     // Fills new indexes from the table's rows, inside the opening transaction.
     template <class M, std::size_t N>
     void build(const table_state<N>& t, const std::vector<std::size_t>& which) {
-        for (std::size_t i : which) check_rc(::mdb_drop(txn_, t.indexes[i].dbi, 0), "cannot clear index", t.name);
+        for (std::size_t i : which) check_rc(mdb::drop(txn_, t.indexes[i].dbi, 0), "cannot clear index", t.name);
         cursor c(txn_, t.dbi);
         MDB_val k, v;
         M row{};
@@ -225,21 +225,32 @@ private:
                 constexpr std::size_t i = decltype(pos)::value;
                 const index_state& ix = t.indexes[i];
                 if (std::find(which.begin(), which.end(), i) == which.end()) return;
-                sk.clear();
-                encode_key(sk, sec.key(row));
-                if (sk.size() > env_.max_key_size())
-                    throw error(errc::key_too_large,
-                                "cannot build index '" + ix.name + "': key " + describe_key(sec.key(row)) +
-                                    " is over LMDB's key limit",
-                                t.name, ix.name);
-                MDB_val skv = to_val(sk.span()), pk = k;
-                int rc = ::mdb_put(txn_, ix.dbi, &skv, &pk, ix.unique ? MDB_NOOVERWRITE : 0u);
-                if (rc == MDB_KEYEXIST)
-                    throw error(
-                        errc::unique_violation,
-                        "cannot build unique index '" + ix.name + "': two rows share key " + describe_key(sec.key(row)),
-                        t.name, ix.name);
-                check_rc(rc, "cannot build index " + ix.name, t.name);
+                auto add = [&](const auto& key) {
+                    sk.clear();
+                    encode_key(sk, key);
+                    if (sk.size() > env_.max_key_size())
+                        throw error(errc::key_too_large,
+                                    "cannot build index '" + ix.name + "': key " + describe_key(key) +
+                                        " is over LMDB's key limit",
+                                    t.name, ix.name);
+                    MDB_val skv = to_val(sk.span()), pk = k;
+                    int rc = mdb::put(txn_, ix.dbi, &skv, &pk, ix.unique ? MDB_NOOVERWRITE : 0u);
+                    if (rc == MDB_KEYEXIST) {
+                        MDB_val owner;  // a multi-key row may list one key twice
+                        if (mdb::get(txn_, ix.dbi, &skv, &owner) == 0 && compare(to_span(owner), to_span(k)) == 0)
+                            return;
+                        throw error(
+                            errc::unique_violation,
+                            "cannot build unique index '" + ix.name + "': two rows share key " + describe_key(key),
+                            t.name, ix.name);
+                    }
+                    check_rc(rc, "cannot build index " + ix.name, t.name);
+                };
+                if constexpr (std::remove_cvref_t<decltype(sec.key)>::multi) {
+                    for (const auto& key : sec.key(row)) add(key);
+                } else {
+                    add(sec.key(row));
+                }
             });
         }
     }
@@ -263,7 +274,7 @@ void open_tables(store_state<Def>& st) {
     if (env.read_only()) {
         env.enter();
         MDB_txn* txn = nullptr;
-        if (int rc = ::mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn)) {
+        if (int rc = mdb::txn_begin(env.get(), nullptr, MDB_RDONLY, &txn)) {
             env.leave();
             throw_lmdb(rc, "cannot begin the opening transaction");
         }
@@ -274,7 +285,7 @@ void open_tables(store_state<Def>& st) {
             env.leave();
             throw;
         }
-        int rc = ::mdb_txn_commit(txn);  // a read-only commit keeps the opened handles
+        int rc = mdb::txn_commit(txn);  // a read-only commit keeps the opened handles
         env.leave();
         check(rc, "cannot finish the opening transaction");
         return;
@@ -287,7 +298,7 @@ void open_tables(store_state<Def>& st) {
         env.end_write();
         throw;
     }
-    int rc = ::mdb_txn_commit(txn);
+    int rc = mdb::txn_commit(txn);
     env.end_write();
     check(rc, "cannot commit the opening transaction");
 }

@@ -1,6 +1,8 @@
 // What a transaction and its trees share: the LMDB handles and the tables' database ids.
 #pragma once
 
+#include "netabase/detail/calls.hpp"
+#include "netabase/detail/lifetime.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/error.hpp"
 
@@ -10,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace netabase::detail {
 
@@ -34,14 +38,63 @@ struct txn_core {
     environment* env = nullptr;
     MDB_txn* txn = nullptr;
     bool write = false;
-    bool failed = false;           // an LMDB call failed mid-operation: commit() must refuse
-    bool map_full = false;         // that failure was MDB_MAP_FULL: store.write() grows and retries
-    std::uint64_t generation = 0;  // bumped by every put and remove
+    bool failed = false;    // an LMDB call failed mid-operation: commit() must refuse
+    bool map_full = false;  // that failure was MDB_MAP_FULL: store.write() grows and retries
+    lifetime_owner life;
+    cursor_cache cursors;
 
     MDB_txn* live() const {
         if (!txn) [[unlikely]]
             throw_finished();
         return txn;
+    }
+
+    // Every put and remove: guards and views taken before it may point at moved pages.
+    void wrote() noexcept { life.wrote(); }
+
+    // A cursor on dbi from the cache, or a new one.
+    MDB_cursor* acquire_cursor(MDB_dbi dbi) {
+        MDB_txn* t = live();
+        for (auto& e : cursors.entries) {
+            if (!e.cursor || e.dbi != dbi) continue;
+            if (::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
+            MDB_cursor* c = std::exchange(e.cursor, nullptr);
+            if (!e.ready) {
+                if (int rc = ::mdb_cursor_renew(t, c)) {
+                    ::mdb_cursor_close(c);
+                    throw_lmdb(rc, "mdb_cursor_renew");
+                }
+            }
+            return c;
+        }
+        MDB_cursor* c = nullptr;
+        check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+        return c;
+    }
+
+    // Back to the cache when there is room, else closed. `opened_on` is the transaction the
+    // cursor was opened in: when that one has ended, LMDB has already freed a write cursor,
+    // while a read-only cursor is still ours to close.
+    void release_cursor(MDB_dbi dbi, MDB_cursor* c, MDB_txn* opened_on) noexcept {
+        if (txn && opened_on == txn) {
+            for (auto& e : cursors.entries) {
+                if (e.cursor) continue;
+                e = cursor_cache::entry{dbi, c, true};
+                return;
+            }
+            ::mdb_cursor_close(c);
+            return;
+        }
+        if (!write) ::mdb_cursor_close(c);
+    }
+
+    // Closes the cached cursors that belong to t (a write or nested transaction about to end).
+    void close_cursors_of(MDB_txn* t) noexcept {
+        for (auto& e : cursors.entries)
+            if (e.cursor && ::mdb_cursor_txn(e.cursor) == t) {
+                ::mdb_cursor_close(e.cursor);
+                e = cursor_cache::entry{};
+            }
     }
 
     // Records an LMDB failure inside a write and throws it.
@@ -58,6 +111,70 @@ struct txn_core {
         }
         throw_lmdb(rc, what, table, index);
     }
+};
+
+// A cursor borrowed from a transaction's cache, given back on destruction.
+class pooled_cursor {
+public:
+    pooled_cursor() = default;
+    pooled_cursor(txn_core* core, MDB_dbi dbi)
+        : core_(core),
+          dbi_(dbi),
+          c_(core->acquire_cursor(dbi)),
+          txn_(core->txn),
+          life_(stamp::of(core->life)),
+          was_write_(core->write) {}
+    pooled_cursor(const pooled_cursor&) = delete;
+    pooled_cursor& operator=(const pooled_cursor&) = delete;
+    pooled_cursor(pooled_cursor&& o) noexcept
+        : core_(o.core_),
+          dbi_(o.dbi_),
+          c_(std::exchange(o.c_, nullptr)),
+          txn_(o.txn_),
+          life_(o.life_),
+          was_write_(o.was_write_) {}
+    pooled_cursor& operator=(pooled_cursor&& o) noexcept {
+        if (this != &o) {
+            reset();
+            core_ = o.core_;
+            dbi_ = o.dbi_;
+            c_ = std::exchange(o.c_, nullptr);
+            txn_ = o.txn_;
+            life_ = o.life_;
+            was_write_ = o.was_write_;
+        }
+        return *this;
+    }
+    ~pooled_cursor() { reset(); }
+
+    void reset() noexcept {
+        if (!c_) return;
+        if (life_.open())
+            core_->release_cursor(dbi_, c_, txn_);
+        else if (!was_write_)
+            ::mdb_cursor_close(c_);  // its transaction object may be gone
+        c_ = nullptr;
+    }
+
+    MDB_cursor* get() const noexcept { return c_; }
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+
+    // false at the end; throws on any other failure.
+    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+        int rc = mdb::cursor_get(c_, &k, &v, op);
+        if (rc == MDB_NOTFOUND) return false;
+        if (rc != 0) [[unlikely]]
+            throw_lmdb(rc, "cursor move failed");
+        return true;
+    }
+
+private:
+    txn_core* core_ = nullptr;
+    MDB_dbi dbi_ = 0;
+    MDB_cursor* c_ = nullptr;
+    MDB_txn* txn_ = nullptr;
+    [[no_unique_address]] stamp life_;
+    bool was_write_ = false;
 };
 
 }  // namespace netabase::detail

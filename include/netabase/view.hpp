@@ -1,0 +1,358 @@
+// View<M>: a row read in place. Fields come straight out of LMDB's map: strings as
+// std::string_view, vectors and arrays as sequence_view, nested aggregates as nested views,
+// scalars by value (copied with memcpy, since LMDB aligns values to 2 bytes only).
+//
+// A view finds a field by skipping the ones before it, and remembers each field's offset as it
+// goes, so reading every field of a row walks its bytes once, and reading one early field
+// never touches the rest. (An offset table stored in every row would cost 4 bytes per field
+// on disk to save that one walk.)
+#pragma once
+
+#include "netabase/codec.hpp"
+#include "netabase/detail/lifetime.hpp"
+#include "netabase/error.hpp"
+#include "netabase/model.hpp"
+
+#include <boost/pfr/core.hpp>
+#include <boost/pfr/tuple_size.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace netabase {
+
+template <class E>
+class sequence_view;
+template <class M>
+class View;
+
+namespace detail {
+
+template <class T>
+struct borrowed;
+
+template <class T>
+using borrowed_t = typename borrowed<std::remove_cv_t<T>>::type;
+
+template <class T>
+struct borrowed {
+    static constexpr kind k = kind_v<T>;
+    using type =
+        std::conditional_t<k == kind::string, std::string_view, std::conditional_t<k == kind::aggregate, View<T>, T>>;
+};
+template <class E>
+struct borrowed<std::vector<E>> {
+    using type = sequence_view<E>;
+};
+template <class E, std::size_t N>
+struct borrowed<std::array<E, N>> {
+    using type = sequence_view<E>;
+};
+template <class E>
+struct borrowed<std::optional<E>> {
+    using type = std::optional<borrowed_t<E>>;
+};
+template <class A, class B>
+struct borrowed<std::pair<A, B>> {
+    using type = std::pair<borrowed_t<A>, borrowed_t<B>>;
+};
+template <class... Ts>
+struct borrowed<std::tuple<Ts...>> {
+    using type = std::tuple<borrowed_t<Ts>...>;
+};
+
+template <class T>
+borrowed_t<T> read_borrowed(reader& r);
+
+template <class T>
+inline constexpr bool is_fixed_element_v = fixed_size<T>() != 0 && kind_v<T> != kind::user;
+
+}  // namespace detail
+
+// The elements of a stored vector or array, read in place. Random access when the element
+// type has a fixed size; forward iteration otherwise.
+template <class E>
+class sequence_view {
+public:
+    using value_type = detail::borrowed_t<E>;
+    static constexpr bool random_access = detail::is_fixed_element_v<E>;
+
+    sequence_view() = default;
+    sequence_view(const std::byte* data, const std::byte* end, std::size_t count) noexcept
+        : data_(data), end_(end), count_(count) {}
+
+    std::size_t size() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+
+    // Element i, bounds-checked: an index past the end is errc::invalid_argument.
+    value_type operator[](std::size_t i) const requires random_access {
+        if (i >= count_) [[unlikely]]
+            throw error(errc::invalid_argument, "sequence_view index " + std::to_string(i) + " out of range (size " +
+                                                    std::to_string(count_) + ")");
+        reader r(data_ + i * detail::fixed_size<E>(), end_);
+        return detail::read_borrowed<E>(r);
+    }
+
+    class iterator {
+    public:
+        using value_type = detail::borrowed_t<E>;
+        using reference = value_type;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept =
+            std::conditional_t<random_access, std::random_access_iterator_tag, std::forward_iterator_tag>;
+        using iterator_category = std::input_iterator_tag;
+
+        iterator() = default;
+        iterator(const std::byte* p, const std::byte* end, std::size_t index) noexcept
+            : p_(p), end_(end), index_(index) {}
+
+        value_type operator*() const {
+            reader r(p_, end_);
+            return detail::read_borrowed<E>(r);
+        }
+        iterator& operator++() {
+            if constexpr (random_access) {
+                p_ += detail::fixed_size<E>();
+            } else {
+                reader r(p_, end_);
+                detail::skip_value<E>(r);
+                p_ = r.position();
+            }
+            ++index_;
+            return *this;
+        }
+        iterator operator++(int) {
+            iterator t = *this;
+            ++*this;
+            return t;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+
+        // Random access, for fixed-size elements only.
+        iterator& operator--() requires random_access {
+            p_ -= detail::fixed_size<E>();
+            --index_;
+            return *this;
+        }
+        iterator operator--(int) requires random_access {
+            iterator t = *this;
+            --*this;
+            return t;
+        }
+        iterator& operator+=(difference_type n) requires random_access {
+            p_ += n * static_cast<difference_type>(detail::fixed_size<E>());
+            index_ = static_cast<std::size_t>(static_cast<difference_type>(index_) + n);
+            return *this;
+        }
+        iterator& operator-=(difference_type n) requires random_access { return *this += -n; }
+        friend iterator operator+(iterator it, difference_type n) requires random_access { return it += n; }
+        friend iterator operator+(difference_type n, iterator it) requires random_access { return it += n; }
+        friend iterator operator-(iterator it, difference_type n) requires random_access { return it -= n; }
+        friend difference_type operator-(const iterator& a, const iterator& b) requires random_access {
+            return static_cast<difference_type>(a.index_) - static_cast<difference_type>(b.index_);
+        }
+        value_type operator[](difference_type n) const requires random_access { return *(*this + n); }
+        friend auto operator<=>(const iterator& a, const iterator& b) requires random_access {
+            return a.index_ <=> b.index_;
+        }
+
+    private:
+        const std::byte* p_ = nullptr;
+        const std::byte* end_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    iterator begin() const noexcept { return iterator(data_, end_, 0); }
+    iterator end() const noexcept {
+        if constexpr (random_access)
+            return iterator(data_ + count_ * detail::fixed_size<E>(), end_, count_);
+        else
+            return iterator(nullptr, nullptr, count_);
+    }
+
+    // An owned copy.
+    template <class Container = std::vector<E>>
+    Container to_owned() const {
+        Container out{};
+        if constexpr (requires { out.reserve(count_); }) out.reserve(count_);
+        std::size_t i = 0;
+        reader r(data_, end_);
+        for (; i < count_; ++i) {
+            E e{};
+            detail::decode_value(r, e);
+            if constexpr (requires { out.push_back(std::move(e)); })
+                out.push_back(std::move(e));
+            else
+                out[i] = std::move(e);
+        }
+        return out;
+    }
+
+private:
+    const std::byte* data_ = nullptr;
+    const std::byte* end_ = nullptr;
+    std::size_t count_ = 0;
+};
+
+// A model (or nested aggregate) read in place. Valid as long as the guard it came from.
+template <class M>
+class View {
+    static constexpr std::size_t N = boost::pfr::tuple_size_v<M>;
+
+public:
+    using model_type = M;
+
+    View() = default;
+    // `bytes` starts at the first field (after the version byte for a whole row).
+    View(std::span<const std::byte> bytes, detail::stamp life = {}) noexcept : bytes_(bytes), life_(life) {}
+
+    // Field I, borrowed: string_view, sequence_view, View, optional of those, or the value.
+    template <std::size_t I>
+    detail::borrowed_t<boost::pfr::tuple_element_t<I, M>> get() const {
+        static_assert(I < N, "netabase: View::get<I>(): the model has fewer fields");
+        life_.check_fresh("a netabase::View");
+        reader r = at(I);
+        return detail::read_borrowed<boost::pfr::tuple_element_t<I, M>>(r);
+    }
+
+    // The field `member` points to: view.get<&User::email>().
+    template <auto Member>
+    requires std::is_member_object_pointer_v<decltype(Member)>
+    auto get() const {
+        using T = std::remove_cvref_t<decltype(std::declval<const M&>().*Member)>;
+        constexpr std::size_t same_type = count_of<T>();
+        static_assert(same_type > 0, "netabase: View::get<&M::field>(): not a field of this model");
+        life_.check_fresh("a netabase::View");
+        std::size_t index;
+        if constexpr (same_type == 1)
+            index = first_of<T>();
+        else
+            index = cached_index<Member>();  // several fields share the type: ask by address, once
+        reader r = at(index);
+        return detail::read_borrowed<T>(r);
+    }
+
+    // An owned copy of the whole model.
+    M to_owned() const {
+        life_.check_fresh("a netabase::View");
+        M m{};
+        reader r(bytes_);
+        detail::decode_value(r, m);
+        return m;
+    }
+
+    // The bytes this view reads, from its first field on.
+    std::span<const std::byte> bytes() const noexcept {
+        life_.check_fresh("a netabase::View");
+        return bytes_;
+    }
+
+private:
+    template <class T>
+    static constexpr std::size_t count_of() {
+        return []<std::size_t... I>(std::index_sequence<I...>) {
+            return (std::size_t{0} + ... + (std::is_same_v<boost::pfr::tuple_element_t<I, M>, T> ? 1 : 0));
+        }
+        (std::make_index_sequence<N>{});
+    }
+    template <class T>
+    static constexpr std::size_t first_of() {
+        std::size_t found = N;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((found == N && std::is_same_v<boost::pfr::tuple_element_t<I, M>, T> ? (found = I, 0) : 0), ...);
+        }
+        (std::make_index_sequence<N>{});
+        return found;
+    }
+    template <auto Member>
+    static std::size_t cached_index() {
+        static const std::size_t index = detail::field_index(Member);
+        return index;
+    }
+
+    using skipper = void (*)(reader&);
+    static constexpr std::array<skipper, N + 1> skippers = []<std::size_t... I>(std::index_sequence<I...>) {
+        return std::array<skipper, N + 1>{&detail::skip_value<boost::pfr::tuple_element_t<I, M>>..., nullptr};
+    }
+    (std::make_index_sequence<N>{});
+
+    // A reader at field i, walking (once) past the fields before it.
+    reader at(std::size_t i) const {
+        while (known_ <= i) {
+            reader r(bytes_.data() + offsets_[known_ - 1], bytes_.data() + bytes_.size());
+            skippers[known_ - 1](r);
+            offsets_[known_] = static_cast<std::uint32_t>(r.position() - bytes_.data());
+            ++known_;
+        }
+        return reader(bytes_.data() + offsets_[i], bytes_.data() + bytes_.size());
+    }
+
+    std::span<const std::byte> bytes_;
+    [[no_unique_address]] detail::stamp life_;
+    mutable std::uint32_t known_ = 1;  // offsets_[0, known_) are known
+    mutable std::array<std::uint32_t, N + 1> offsets_{};
+};
+
+namespace detail {
+
+template <class T>
+borrowed_t<T> read_borrowed(reader& r) {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::string) {
+        std::size_t n = read_count<char>(r);
+        auto s = r.read_bytes(n);
+        return std::string_view(reinterpret_cast<const char*>(s.data()), n);
+    } else if constexpr (k == kind::vector || k == kind::array) {
+        using E = typename T::value_type;
+        std::size_t n;
+        if constexpr (k == kind::vector)
+            n = read_count<E>(r);
+        else
+            n = std::tuple_size_v<T>;
+        const std::byte* begin = r.position();
+        // Validates the whole run now, so that element access later cannot run off the end.
+        if constexpr (is_fixed_element_v<E> && kind_v<E> != kind::boolean) {
+            r.skip(n * fixed_size<E>());
+        } else {
+            for (std::size_t i = 0; i < n; ++i) skip_value<E>(r);
+        }
+        return sequence_view<E>(begin, r.position(), n);
+    } else if constexpr (k == kind::optional) {
+        auto tag = r.raw<std::uint8_t>();
+        if (tag > 1) [[unlikely]]
+            throw_corrupt("an optional's tag holds " + std::to_string(tag));
+        if (!tag) return std::nullopt;
+        return read_borrowed<typename T::value_type>(r);
+    } else if constexpr (k == kind::pair) {
+        auto a = read_borrowed<typename T::first_type>(r);
+        auto b = read_borrowed<typename T::second_type>(r);
+        return {a, b};
+    } else if constexpr (k == kind::tuple) {
+        return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            // Braced init evaluates left to right, as the fields are stored.
+            return borrowed_t<T>{read_borrowed<std::tuple_element_t<I, T>>(r)...};
+        }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
+    } else if constexpr (k == kind::aggregate) {
+        const std::byte* begin = r.position();
+        skip_value<T>(r);
+        return View<T>(std::span<const std::byte>(begin, r.position()));
+    } else {
+        T v{};
+        decode_value(r, v);
+        return v;
+    }
+}
+
+}  // namespace detail
+}  // namespace netabase
