@@ -26,8 +26,7 @@
 
 namespace netabase {
 
-// A named key computed from a model: a composite, a derived value, or (when it returns a
-// container) several index entries per row.
+// A named key computed from a model: a composite or a derived value.
 //   constexpr auto by_name = netabase::key<User>("by_name", [](const User& u) {
 //       return std::tuple{u.name, u.age};
 //   });

@@ -241,23 +241,20 @@ public:
     // Rows whose key is in [lo, hi).
     Rows<M> range(const lookup_type& lo, const lookup_type& hi) const {
         scan_spec s = base();
-        s.has_lo = true;
-        s.upper = upper_kind::before;
-        if (!bound(s.lo, lo) || !bound(s.hi, hi)) s.empty = true;
+        lower(s, lo);
+        upper(s, hi);
         return Rows<M>(src_, s);
     }
     // Rows whose key is >= lo.
     Rows<M> from(const lookup_type& lo) const {
         scan_spec s = base();
-        s.has_lo = true;
-        if (!bound(s.lo, lo)) s.empty = true;
+        lower(s, lo);
         return Rows<M>(src_, s);
     }
     // Rows whose key is < hi.
     Rows<M> until(const lookup_type& hi) const {
         scan_spec s = base();
-        s.upper = upper_kind::before;
-        if (!bound(s.hi, hi)) s.empty = true;
+        upper(s, hi);
         return Rows<M>(src_, s);
     }
     // Rows whose string key starts with `p`, or whose composite key starts with the given
@@ -292,13 +289,36 @@ protected:
         return s;
     }
 
-    // false when the bound is too large to be a stored key (so nothing can match it).
+    // false when the key is too large to be a stored key (so nothing can equal it).
     bool bound(key_bytes& out, const lookup_type& k) const {
         buffer b;
         encode_key(b, k);
         if (b.size() > src_.core->env->max_key_size()) return false;
         out.assign(b.span());
         return true;
+    }
+
+    // A bound longer than any stored key still orders them: with t its first max-key-size
+    // bytes, a stored key k is >= lo exactly when k >= successor(t), and < hi exactly when
+    // k < successor(t) (no stored key is longer than t, so none has t as a proper prefix).
+    bool bound_or_successor(key_bytes& out, const lookup_type& k) const {
+        buffer b;
+        encode_key(b, k);
+        std::size_t max = src_.core->env->max_key_size();
+        if (b.size() <= max) {
+            out.assign(b.span());
+            return true;
+        }
+        key_bytes cut;
+        cut.assign(b.span().first(max));
+        return prefix_successor(cut, out);
+    }
+    void lower(scan_spec& s, const lookup_type& lo) const {
+        s.has_lo = true;
+        if (!bound_or_successor(s.lo, lo)) s.empty = true;  // above every possible key
+    }
+    void upper(scan_spec& s, const lookup_type& hi) const {
+        if (bound_or_successor(s.hi, hi)) s.upper = upper_kind::before;  // else: no upper bound
     }
 
     template <class... Parts>
@@ -404,10 +424,10 @@ public:
         if (kb.size() > core()->env->max_key_size()) return out;
         detail::pooled_cursor c(core(), info().dbi);
         MDB_val key = detail::to_val(kb.span()), pk;
-        for (bool ok = c.move(key, pk, MDB_SET); ok; ok = c.move(key, pk, info().unique ? MDB_NEXT : MDB_NEXT_DUP)) {
-            if (info().unique && detail::compare(detail::to_span(key), kb.span()) != 0) break;
+        if (!c.move(key, pk, MDB_SET)) return out;
+        do {
             out.push_back(detail::decode_key_bytes<detail::key_of<M>>(detail::to_span(pk)));
-        }
+        } while (!info().unique && c.move(key, pk, MDB_NEXT_DUP));  // a unique index has one
         return out;
     }
 
@@ -472,11 +492,10 @@ public:
         detail::buffer kb;
         detail::encode_key(kb, k);
         if (kb.size() > core()->env->max_key_size()) return std::nullopt;
+        // A cursor, not mdb_get, so that the guard's key is LMDB's copy and not kb.
+        detail::pooled_cursor c(core(), table_->dbi);
         MDB_val key = detail::to_val(kb.span()), row;
-        int rc = detail::mdb::get(core()->live(), table_->dbi, &key, &row);
-        if (rc == MDB_NOTFOUND) return std::nullopt;
-        if (rc) [[unlikely]]
-            detail::throw_lmdb(rc, "get failed", table_->name);
+        if (!c.move(key, row, MDB_SET_KEY)) return std::nullopt;
         return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }
 
