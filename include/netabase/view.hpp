@@ -222,7 +222,7 @@ public:
         static_assert(I < N, "netabase: View::get<I>(): the model has fewer fields");
         life_.check_fresh("a netabase::View");
         reader r = at(I);
-        return detail::read_borrowed<boost::pfr::tuple_element_t<I, M>>(r);
+        return stamped(detail::read_borrowed<boost::pfr::tuple_element_t<I, M>>(r));
     }
 
     // The field `member` points to: view.get<&User::email>().
@@ -239,7 +239,7 @@ public:
         else
             index = cached_index<Member>();  // several fields share the type: ask by address, once
         reader r = at(index);
-        return detail::read_borrowed<T>(r);
+        return stamped(detail::read_borrowed<T>(r));
     }
 
     // An owned copy of the whole model.
@@ -258,6 +258,16 @@ public:
     }
 
 private:
+    template <class>
+    friend class View;
+
+    // A nested view is checked against the same transaction as this one.
+    template <class T>
+    T stamped(T v) const {
+        if constexpr (detail::is_specialization_v<T, View>) v.life_ = life_;
+        return v;
+    }
+
     template <class T>
     static constexpr std::size_t count_of() {
         return []<std::size_t... I>(std::index_sequence<I...>) {
