@@ -9,3 +9,5 @@
 #include "netabase/store.hpp"
 #include "netabase/transaction.hpp"
 #include "netabase/tree.hpp"
+#include "netabase/verify.hpp"
+#include "netabase/view.hpp"
