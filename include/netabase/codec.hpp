@@ -8,6 +8,7 @@
 #pragma once
 
 #include "netabase/detail/buffer.hpp"
+#include "netabase/detail/crc32c.hpp"
 #include "netabase/error.hpp"
 
 #include <boost/pfr/core.hpp>
@@ -46,6 +47,8 @@ struct codec {
 };
 
 inline constexpr std::uint8_t encoding_version = 1;
+// Set in the version byte of a value that ends in a CRC32C of everything before it.
+inline constexpr std::uint8_t checksum_flag = 0x80;
 
 class writer;
 class reader;
@@ -596,22 +599,38 @@ void describe_type(std::string& out) {
     }
 }
 
-// A whole stored value: the version byte, then the model.
+// A whole stored value: the version byte, then the model, then (with checksum) a
+// little-endian CRC32C of all the bytes before it.
 template <class M>
-void encode_row(buffer& out, const M& m) {
+void encode_row(buffer& out, const M& m, bool checksum = false) {
     out.clear();
-    out.push(std::byte{encoding_version});
+    out.push(std::byte{static_cast<std::uint8_t>(encoding_version | (checksum ? checksum_flag : 0))});
     writer w(out);
     encode_value(w, m);
+    if (checksum) {
+        std::uint32_t crc = crc32c(out.data(), out.size());
+        store_le(out.extend(4), crc);
+    }
 }
 
+// A reader over the fields of a stored value, after checking its version and checksum.
 inline reader open_row(std::span<const std::byte> bytes) {
     if (bytes.empty()) [[unlikely]]
         throw_corrupt("an empty value has no encoding version");
     auto v = static_cast<std::uint8_t>(bytes[0]);
-    if (v != encoding_version) [[unlikely]]
-        throw_corrupt("encoding version " + std::to_string(v) + " is not one this build reads (" +
+    auto version = static_cast<std::uint8_t>(v & ~checksum_flag);
+    if (version != encoding_version) [[unlikely]]
+        throw_corrupt("encoding version " + std::to_string(version) + " is not one this build reads (" +
                       std::to_string(encoding_version) + ")");
+    if (v & checksum_flag) {
+        if (bytes.size() < 5) [[unlikely]]
+            throw_corrupt("a checksummed value is too short for its checksum");
+        std::size_t body = bytes.size() - 4;
+        auto stored = load_le<std::uint32_t>(bytes.data() + body);
+        if (crc32c(bytes.data(), body) != stored) [[unlikely]]
+            throw_corrupt("checksum mismatch: the stored bytes changed since they were written");
+        return reader(bytes.data() + 1, bytes.data() + body);
+    }
     return reader(bytes.data() + 1, bytes.data() + bytes.size());
 }
 

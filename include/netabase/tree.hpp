@@ -803,7 +803,7 @@ private:
         detail::buffer& rowbuf = core()->env->row_buffer;
 
         if constexpr (N == 0) {
-            detail::encode_row(rowbuf, m);
+            detail::encode_row(rowbuf, m, core()->env->checksum());
             MDB_val val = detail::to_val(rowbuf.span());
             unsigned flags = mode == write_mode::append   ? MDB_APPEND
                              : mode == write_mode::insert ? MDB_NOOVERWRITE
@@ -848,7 +848,7 @@ private:
 
             // Everything is valid: from here on only LMDB itself can fail.
             core()->wrote();
-            detail::encode_row(rowbuf, m);
+            detail::encode_row(rowbuf, m, core()->env->checksum());
             MDB_val val = detail::to_val(rowbuf.span());
             if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, mode == write_mode::append ? MDB_APPEND : 0u))
                 core()->fail(rc, "put failed", table_->name);

@@ -93,7 +93,8 @@ void verify_table(MDB_txn* txn, const table_state<N>& t, verify_report& report) 
         try {
             decode_row(to_span(v), row);
         } catch (const error& e) {
-            report.problems.push_back(problem{issue::undecodable_row, t.name, {}, describe_pk<M>(to_span(k)), e.what()});
+            report.problems.push_back(
+                problem{issue::undecodable_row, t.name, {}, describe_pk<M>(to_span(k)), e.what()});
             continue;
         }
         for_each_secondary<M>([&](const auto& sec, auto pos) {
@@ -145,7 +146,8 @@ void verify_table(MDB_txn* txn, const table_state<N>& t, verify_report& report) 
             each_index_key(sec, owner,
                            [&](std::span<const std::byte> k2) { has = has || compare(k2, to_span(sk)) == 0; });
             if (!has)
-                report.problems.push_back(problem{issue::stale_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), {}});
+                report.problems.push_back(
+                    problem{issue::stale_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), {}});
         }
     });
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -208,7 +209,11 @@ public:
         unsigned max_readers;
         unsigned max_dbs;
         unsigned file_mode;
+        bool checksum;
     };
+
+    // Whether new values carry a CRC32C (values that have one are checked either way).
+    bool checksum() const noexcept { return checksum_; }
 
     // The environment for `dir`, opened once per process.
     static std::shared_ptr<environment> open(const std::filesystem::path& dir, const config& cfg) {
@@ -271,7 +276,24 @@ private:
         if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
             fail(rc, "cannot open store: the files are not an LMDB environment this build reads");
         if (rc) fail(rc, "cannot open store");
+        // A data file cut short below its last page makes LMDB die with SIGBUS on the first
+        // read of a missing page: refuse it here instead.
+        MDB_envinfo info;
+        MDB_stat st;
+        struct ::stat file {};
+        if (::mdb_env_info(env_, &info) == 0 && ::mdb_env_stat(env_, &st) == 0 &&
+            ::stat((dir / "data.mdb").c_str(), &file) == 0) {
+            auto needed = static_cast<std::uint64_t>(info.me_last_pgno + 1) * st.ms_psize;
+            if (static_cast<std::uint64_t>(file.st_size) < needed) {
+                ::mdb_env_close(env_);
+                env_ = nullptr;
+                throw error(errc::bad_file, "cannot open store: " + (dir / "data.mdb").string() + " is truncated (" +
+                                                std::to_string(file.st_size) + " bytes; its pages need " +
+                                                std::to_string(needed) + ")");
+            }
+        }
         read_only_ = (cfg.flags & MDB_RDONLY) != 0;
+        checksum_ = cfg.checksum;
         max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
         int dead = 0;
         ::mdb_reader_check(env_, &dead);  // slots left by killed processes
@@ -280,6 +302,7 @@ private:
     MDB_env* env_ = nullptr;
     std::filesystem::path path_;
     bool read_only_ = false;
+    bool checksum_ = false;
     std::size_t max_key_ = 511;
 
     std::mutex mu_;
