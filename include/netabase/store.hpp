@@ -57,9 +57,15 @@ public:
         std::string tmpl = base.string();
         if (!::mkdtemp(tmpl.data()))
             throw error(std::error_code(errno, std::generic_category()), "cannot create a temporary directory");
-        Store s(tmpl, opt);
-        s.state_->remove_on_close = tmpl;
-        return s;
+        try {
+            Store s(tmpl, opt);
+            s.state_->remove_on_close = tmpl;
+            return s;
+        } catch (...) {
+            std::error_code ec;
+            std::filesystem::remove_all(tmpl, ec);
+            throw;
+        }
     }
 
     ReadTransaction<Def> begin_read() const { return ReadTransaction<Def>(live()); }
@@ -133,8 +139,19 @@ private:
                                         opt.file_mode,   opt.checksum};
         auto st = std::make_shared<detail::store_state<Def>>();
         st->env = detail::environment::open(dir, cfg);
-        detail::open_tables(*st);
-        return st;
+        st->read_only = opt.read_only;
+        // The opening transaction may have to build an index in a map that is already full
+        // (LMDB keeps the larger of the requested and the file's map size): grow and retry.
+        for (;;) {
+            std::size_t size = st->env->map_size();
+            try {
+                detail::open_tables(*st);
+                return st;
+            } catch (const error& e) {
+                if (opt.read_only || e.code() != errc::map_full) throw;
+            }
+            st->env->resize(size * 2);
+        }
     }
 
     std::shared_ptr<detail::store_state<Def>> state_;

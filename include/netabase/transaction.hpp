@@ -127,6 +127,9 @@ private:
     friend class Store<Def>;
 
     explicit WriteTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
+        if (state_->read_only)
+            throw error(errc::read_only,
+                        "cannot write: the store at " + state_->env->path().string() + " was opened read-only");
         core_.env = state_->env.get();
         core_.write = true;
         core_.txn = core_.env->begin_write();

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -66,8 +68,41 @@ struct cursor_cache {
     }
 };
 
-// Transactions this thread has open, over all stores: a map resize must not wait for them.
-inline thread_local int transactions_on_this_thread = 0;
+class environment;
+
+// How many transactions this thread has open on each environment: a resize of that
+// environment's map must not wait for them. A thread with more environments than slots is
+// counted in `overflow`, which conservatively counts for every environment.
+struct thread_transactions {
+    struct slot {
+        const environment* env = nullptr;
+        int count = 0;
+    };
+    slot slots[8];
+    int overflow = 0;
+
+    int& of(const environment* e) noexcept {
+        slot* free = nullptr;
+        for (auto& s : slots) {
+            if (s.env == e) return s.count;
+            if (!free && s.count == 0) free = &s;
+        }
+        if (!free) return overflow;
+        free->env = e;
+        return free->count;
+    }
+    int& existing(const environment* e) noexcept {
+        for (auto& s : slots)
+            if (s.env == e && s.count > 0) return s.count;
+        return overflow;
+    }
+    int held(const environment* e) noexcept {
+        for (auto& s : slots)
+            if (s.env == e && s.count > 0) return s.count + overflow;
+        return overflow;
+    }
+};
+inline thread_local thread_transactions this_thread_transactions;
 
 // One LMDB environment, shared by every Store of the process that names the same file.
 class environment {
@@ -98,14 +133,14 @@ public:
     // holds a transaction (the resize is waiting for that one, so waiting here would deadlock).
     void enter() {
         std::unique_lock lock(mu_);
-        if (transactions_on_this_thread == 0) cv_.wait(lock, [&] { return !resizing_; });
+        if (this_thread_transactions.held(this) == 0) cv_.wait(lock, [&] { return !resizing_; });
         ++active_;
-        ++transactions_on_this_thread;
+        ++this_thread_transactions.of(this);
     }
 
     void leave() noexcept {
         std::lock_guard lock(mu_);
-        --transactions_on_this_thread;
+        --this_thread_transactions.existing(this);
         if (--active_ == 0 && resizing_) cv_.notify_all();
     }
 
@@ -114,9 +149,9 @@ public:
         pooled_reader r;
         {
             std::unique_lock lock(mu_);
-            if (transactions_on_this_thread == 0) cv_.wait(lock, [&] { return !resizing_; });
+            if (this_thread_transactions.held(this) == 0) cv_.wait(lock, [&] { return !resizing_; });
             ++active_;
-            ++transactions_on_this_thread;
+            ++this_thread_transactions.of(this);
             if (!pool_.empty()) {
                 r = pool_.back();
                 pool_.pop_back();
@@ -189,7 +224,7 @@ public:
     // Sets the map size (0: adopt the size another process set) once no transaction of this
     // process is live: LMDB unmaps the file under any reader.
     void resize(std::size_t new_size) {
-        if (transactions_on_this_thread != 0)
+        if (this_thread_transactions.held(this) != 0)
             throw error(errc::map_full, "the map of " + path_.string() +
                                             " must be resized, but this thread still holds a transaction; "
                                             "end it first");
@@ -227,15 +262,16 @@ public:
         if (!S_ISDIR(st.st_mode))
             throw error(errc::bad_file, "cannot open store: " + dir.string() + " is not a directory");
 
-        static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<environment>> registry;
+        // Keyed by process too: a child after fork() must open its own environment (LMDB).
+        static std::map<std::tuple<pid_t, dev_t, ino_t>, std::weak_ptr<environment>> registry;
         std::lock_guard lock(registry_mutex());
-        auto key = std::pair{st.st_dev, st.st_ino};
+        auto key = std::tuple{::getpid(), st.st_dev, st.st_ino};
         if (auto it = registry.find(key); it != registry.end()) {
             if (auto existing = it->second.lock()) {
                 if (existing->read_only_ && !read_only)
                     throw error(errc::read_only, "cannot open " + dir.string() +
                                                      " read-write: this process already has it open read-only");
-                return existing;
+                return existing;  // a read-only Store over it refuses writes itself
             }
         }
         // Closed under the registry lock too: closing an LMDB environment drops the process's

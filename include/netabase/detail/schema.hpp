@@ -38,6 +38,7 @@ struct store_state {
     std::shared_ptr<environment> env;
     typename tables_of<Def>::type tables;
     std::filesystem::path remove_on_close;  // set by Store::temporary()
+    bool read_only = false;                 // this Store's option, even over a shared read-write environment
 
     store_state() = default;
     store_state(const store_state&) = delete;
