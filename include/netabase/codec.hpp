@@ -461,14 +461,16 @@ void decode_value(reader& r, T& out) {
             auto s = r.read_bytes(n * sizeof(E));
             out.resize(n);
             if (n) std::memcpy(out.data(), s.data(), n * sizeof(E));
-        } else {
+        } else if constexpr (std::is_same_v<E, bool>) {
             out.clear();
-            out.reserve(n);
             for (std::size_t i = 0; i < n; ++i) {
-                E e{};
-                decode_value(r, e);
-                out.push_back(std::move(e));
+                bool b = false;
+                decode_value(r, b);
+                out.push_back(b);
             }
+        } else {
+            out.resize(n);  // decodes into the existing elements, reusing their capacity
+            for (auto& e : out) decode_value(r, e);
         }
     } else if constexpr (k == kind::array) {
         for (auto& e : out) decode_value(r, e);

@@ -683,8 +683,10 @@ private:
         detail::txn_core& c = *core();
         MDB_txn* parent = c.live();
         MDB_txn* child = nullptr;
-        if (int rc = detail::mdb::txn_begin(c.env->get(), parent, 0, &child))
-            c.fail(rc, "cannot begin a nested transaction", table_->name);
+        if (int rc = detail::mdb::txn_begin(c.env->get(), parent, 0, &child)) {
+            if (rc == MDB_MAP_FULL) c.map_full = true;
+            detail::throw_lmdb(rc, "cannot begin a nested transaction", table_->name);  // the parent is untouched
+        }
         c.txn = child;
         bool failed_before = c.failed;
         try {

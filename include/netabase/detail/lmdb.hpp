@@ -182,7 +182,7 @@ public:
         cursors.unready();
         {
             std::lock_guard lock(mu_);
-            if (pool_.size() < 64) {
+            if (pool_.size() < pool_limit) {
                 pool_.push_back(pooled_reader{t, cursors});
                 t = nullptr;
             }
@@ -330,6 +330,7 @@ private:
         }
         read_only_ = (cfg.flags & MDB_RDONLY) != 0;
         checksum_ = cfg.checksum;
+        pool_.reserve(pool_limit);  // end_read() is noexcept: its push_back must not allocate
         max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
         int dead = 0;
         ::mdb_reader_check(env_, &dead);  // slots left by killed processes
@@ -349,6 +350,7 @@ private:
         MDB_txn* txn = nullptr;
         cursor_cache cursors;
     };
+    static constexpr std::size_t pool_limit = 64;
     std::vector<pooled_reader> pool_;
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
