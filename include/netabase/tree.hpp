@@ -265,7 +265,9 @@ public:
         scan_spec s = base();
         buffer b;
         encode_prefix(b, parts...);
-        if (b.size() > src_.core->env->max_key_size()) {
+        if (b.empty()) {
+            // the empty prefix: every row
+        } else if (b.size() > src_.core->env->max_key_size()) {
             s.empty = true;
         } else {
             s.has_lo = true;

@@ -77,6 +77,13 @@ borrowed_t<T> read_borrowed(reader& r);
 template <class T>
 inline constexpr bool is_fixed_element_v = fixed_size<T>() != 0 && kind_v<T> != kind::user;
 
+// A nested view or sequence is checked against the same transaction as the view it came from.
+template <class T>
+T stamp_view(T v, stamp life) {
+    if constexpr (is_specialization_v<T, View> || is_specialization_v<T, sequence_view>) v.life_ = life;
+    return v;
+}
+
 }  // namespace detail
 
 // The elements of a stored vector or array, read in place. Random access when the element
@@ -88,8 +95,8 @@ public:
     static constexpr bool random_access = detail::is_fixed_element_v<E>;
 
     sequence_view() = default;
-    sequence_view(const std::byte* data, const std::byte* end, std::size_t count) noexcept
-        : data_(data), end_(end), count_(count) {}
+    sequence_view(const std::byte* data, const std::byte* end, std::size_t count, detail::stamp life = {}) noexcept
+        : data_(data), end_(end), count_(count), life_(life) {}
 
     std::size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
@@ -99,8 +106,9 @@ public:
         if (i >= count_) [[unlikely]]
             throw error(errc::invalid_argument, "sequence_view index " + std::to_string(i) + " out of range (size " +
                                                     std::to_string(count_) + ")");
+        life_.check_fresh("a netabase::sequence_view");
         reader r(data_ + i * detail::fixed_size<E>(), end_);
-        return detail::read_borrowed<E>(r);
+        return detail::stamp_view(detail::read_borrowed<E>(r), life_);
     }
 
     class iterator {
@@ -113,12 +121,13 @@ public:
         using iterator_category = std::input_iterator_tag;
 
         iterator() = default;
-        iterator(const std::byte* p, const std::byte* end, std::size_t index) noexcept
-            : p_(p), end_(end), index_(index) {}
+        iterator(const std::byte* p, const std::byte* end, std::size_t index, detail::stamp life = {}) noexcept
+            : p_(p), end_(end), index_(index), life_(life) {}
 
         value_type operator*() const {
+            life_.check_fresh("a netabase::sequence_view iterator");
             reader r(p_, end_);
-            return detail::read_borrowed<E>(r);
+            return detail::stamp_view(detail::read_borrowed<E>(r), life_);
         }
         iterator& operator++() {
             if constexpr (random_access) {
@@ -170,14 +179,15 @@ public:
         const std::byte* p_ = nullptr;
         const std::byte* end_ = nullptr;
         std::size_t index_ = 0;
+        [[no_unique_address]] detail::stamp life_;
     };
 
-    iterator begin() const noexcept { return iterator(data_, end_, 0); }
+    iterator begin() const noexcept { return iterator(data_, end_, 0, life_); }
     iterator end() const noexcept {
         if constexpr (random_access)
-            return iterator(data_ + count_ * detail::fixed_size<E>(), end_, count_);
+            return iterator(data_ + count_ * detail::fixed_size<E>(), end_, count_, life_);
         else
-            return iterator(nullptr, nullptr, count_);
+            return iterator(nullptr, nullptr, count_, life_);
     }
 
     // An owned copy.
@@ -199,9 +209,13 @@ public:
     }
 
 private:
+    template <class T>
+    friend T detail::stamp_view(T, detail::stamp);
+
     const std::byte* data_ = nullptr;
     const std::byte* end_ = nullptr;
     std::size_t count_ = 0;
+    [[no_unique_address]] detail::stamp life_;
 };
 
 // A model (or nested aggregate) read in place. Valid as long as the guard it came from.
@@ -261,11 +275,12 @@ private:
     template <class>
     friend class View;
 
-    // A nested view is checked against the same transaction as this one.
+    template <class T>
+    friend T detail::stamp_view(T, detail::stamp);
+
     template <class T>
     T stamped(T v) const {
-        if constexpr (detail::is_specialization_v<T, View>) v.life_ = life_;
-        return v;
+        return detail::stamp_view(std::move(v), life_);
     }
 
     template <class T>
