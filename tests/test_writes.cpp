@@ -1,0 +1,700 @@
+// Writes touch only what changed, counted through the LMDB call seam; and a write that fails
+// inside LMDB (injected through the seam) poisons its transaction, leaves the store as it was,
+// and leaves the store usable.
+
+#include <netabase/netabase.hpp>
+
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace writes_test {
+
+// ---- models -------------------------------------------------------------------------------
+
+struct Item {
+    std::uint64_t id;
+    std::string name;     // unique secondary key
+    std::uint32_t group;  // non-unique secondary key
+    std::uint32_t score;  // feeds the computed key by_bucket (score / 10)
+    std::string note;     // not indexed
+};
+
+inline bool operator==(const Item& a, const Item& b) {
+    return std::tie(a.id, a.name, a.group, a.score, a.note) == std::tie(b.id, b.name, b.group, b.score, b.note);
+}
+
+constexpr auto by_bucket = netabase::key<Item>("by_bucket", [](const Item& i) { return i.score / 10; });
+
+constexpr auto netabase_model(netabase::tag<Item>) {
+    return netabase::model<Item>("items")
+        .primary_key(&Item::id)
+        .secondary_key(&Item::name, netabase::unique)
+        .secondary_key(&Item::group)
+        .secondary_key(by_bucket);
+}
+
+struct Post {
+    std::uint64_t id;
+    std::vector<std::string> tags;
+    std::string body;
+};
+
+inline bool operator==(const Post& a, const Post& b) {
+    return std::tie(a.id, a.tags, a.body) == std::tie(b.id, b.tags, b.body);
+}
+
+constexpr auto by_tag = netabase::keys<Post>("by_tag", [](const Post& p) { return p.tags; });
+
+constexpr auto netabase_model(netabase::tag<Post>) {
+    return netabase::model<Post>("posts").primary_key(&Post::id).secondary_key(by_tag);
+}
+
+using S = netabase::definition<Item, Post>;
+using netabase::detail::call;
+
+constexpr std::size_t item_indexes = 3;
+
+Item item(std::uint64_t i) {
+    return Item{i, "item-" + std::to_string(i), static_cast<std::uint32_t>(i % 3),
+                static_cast<std::uint32_t>(10 * i + 5), "note " + std::to_string(i)};
+}
+
+// ---- the seam -----------------------------------------------------------------------------
+
+struct seam_scope {
+    netabase::detail::lmdb_seam seam;
+    seam_scope() { netabase::detail::seam() = &seam; }
+    ~seam_scope() { netabase::detail::seam() = nullptr; }
+    seam_scope(const seam_scope&) = delete;
+    seam_scope& operator=(const seam_scope&) = delete;
+};
+
+struct calls {
+    std::size_t get = 0, put = 0, del = 0, cursor_open = 0, cursor_get = 0, drop = 0, total = 0;
+};
+
+calls counts_of(const netabase::detail::lmdb_seam& s) {
+    return calls{s.count(call::get),         s.count(call::put),        s.count(call::del), s.count(call::cursor_open),
+                 s.count(call::cursor_get), s.count(call::drop),        s.total};
+}
+
+// Runs op on the trees of a write transaction with the seam counting only op's calls, then
+// commits.
+template <class Op>
+calls counted(netabase::Store<S>& store, Op op) {
+    calls c;
+    auto txn = store.begin_write();
+    auto items = txn.open_tree<Item>();
+    auto posts = txn.open_tree<Post>();
+    {
+        seam_scope seam;
+        op(items, posts);
+        c = counts_of(seam.seam);
+    }
+    txn.commit();
+    return c;
+}
+
+netabase::options fast() { return netabase::options{.durability = netabase::durability::no_sync}; }
+
+// ---- what the store holds -----------------------------------------------------------------
+
+struct state {
+    std::vector<Item> items;
+    std::vector<Post> posts;
+    // Each index as its scan sees it: (key taken from the row, primary key) in index order,
+    // and its entry count.
+    std::vector<std::pair<std::string, std::uint64_t>> by_name;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> by_group, by_bucket;
+    std::vector<std::pair<std::string, std::uint64_t>> by_tag;  // (tag, post) for every probed tag
+    std::size_t name_size = 0, group_size = 0, bucket_size = 0, tag_size = 0;
+
+    bool operator==(const state&) const = default;
+};
+
+const std::vector<std::string>& probe_tags() {
+    static const std::vector<std::string> tags{"a", "b", "c", "d", "e", "x", "y", "z"};
+    return tags;
+}
+
+state read_state(const netabase::Store<S>& store) {
+    state s;
+    auto txn = store.begin_read();
+    auto items = txn.open_tree<Item>();
+    auto posts = txn.open_tree<Post>();
+    for (auto g : items) s.items.push_back(g.value());
+    for (auto g : posts) s.posts.push_back(g.value());
+    for (auto g : items.index(&Item::name))
+        s.by_name.emplace_back(std::string(g.view().get<&Item::name>()), g.key());
+    for (auto g : items.index(&Item::group)) s.by_group.emplace_back(g.view().get<&Item::group>(), g.key());
+    for (auto g : items.index(by_bucket)) s.by_bucket.emplace_back(g.view().get<&Item::score>() / 10, g.key());
+    for (const auto& t : probe_tags())
+        for (auto g : posts.index(by_tag).equal_range(t)) s.by_tag.emplace_back(t, g.key());
+    s.name_size = items.index(&Item::name).size();
+    s.group_size = items.index(&Item::group).size();
+    s.bucket_size = items.index(by_bucket).size();
+    s.tag_size = posts.index(by_tag).size();
+    return s;
+}
+
+// The indexes exactly as the rows say they should be.
+void require_consistent(const state& s) {
+    std::vector<std::pair<std::string, std::uint64_t>> name;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> group, bucket;
+    for (const auto& i : s.items) {
+        name.emplace_back(i.name, i.id);
+        group.emplace_back(i.group, i.id);
+        bucket.emplace_back(i.score / 10, i.id);
+    }
+    std::sort(name.begin(), name.end());
+    std::sort(group.begin(), group.end());
+    std::sort(bucket.begin(), bucket.end());
+    CHECK(s.by_name == name);
+    CHECK(s.by_group == group);
+    CHECK(s.by_bucket == bucket);
+    CHECK(s.name_size == s.items.size());
+    CHECK(s.group_size == s.items.size());
+    CHECK(s.bucket_size == s.items.size());
+
+    std::vector<std::pair<std::string, std::uint64_t>> tag;
+    std::size_t entries = 0;
+    for (const auto& p : s.posts) {
+        std::set<std::string> distinct(p.tags.begin(), p.tags.end());
+        entries += distinct.size();
+        for (const auto& t : distinct)
+            if (std::find(probe_tags().begin(), probe_tags().end(), t) != probe_tags().end()) tag.emplace_back(t, p.id);
+    }
+    std::sort(tag.begin(), tag.end());
+    CHECK(s.by_tag == tag);
+    CHECK(s.tag_size == entries);
+}
+
+void seed(netabase::Store<S>& store) {
+    store.write([](netabase::WriteTransaction<S>& txn) {
+        auto items = txn.open_tree<Item>();
+        for (std::uint64_t i = 1; i <= 5; ++i) items.put(item(i));
+        auto posts = txn.open_tree<Post>();
+        posts.put(Post{1, {"a", "b", "c"}, "first"});
+        posts.put(Post{2, {"b", "x"}, "second"});
+    });
+}
+
+using items_tree = netabase::Tree<Item, netabase::access::write>;
+using posts_tree = netabase::Tree<Post, netabase::access::write>;
+
+// ---- puts over existing rows --------------------------------------------------------------
+
+TEST_CASE("writes: a put that changes nothing writes the row and no index entry", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+    state before = read_state(store);
+
+    calls c = counted(store, [](items_tree& items, posts_tree&) { items.put(item(3)); });
+    CHECK(c.put == 1);  // the row
+    CHECK(c.del == 0);
+    CHECK(c.get == 1);  // the old row, to compare keys with
+    CHECK(c.total == 2);
+
+    state after = read_state(store);
+    CHECK(after == before);
+    require_consistent(after);
+}
+
+TEST_CASE("writes: a put rewrites only the indexes whose key changed", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    Item changed = item(3);
+    std::size_t puts = 0, dels = 0, gets = 0;
+    SECTION("non-unique member key (group)") {
+        changed.group = 7;
+        puts = 2, dels = 1, gets = 1;
+    }
+    SECTION("unique member key (name): one more get, the uniqueness check") {
+        changed.name = "renamed";
+        puts = 2, dels = 1, gets = 2;
+    }
+    SECTION("computed key (score 35 -> 95: bucket 3 -> 9)") {
+        changed.score = 95;
+        puts = 2, dels = 1, gets = 1;
+    }
+    SECTION("a field of the computed key, but not the key (score 35 -> 39: bucket stays 3)") {
+        changed.score = 39;
+        puts = 1, dels = 0, gets = 1;
+    }
+    SECTION("a field no key reads (note)") {
+        changed.note = "a new note that no index reads";
+        puts = 1, dels = 0, gets = 1;
+    }
+    SECTION("two keys (group and bucket)") {
+        changed.group = 8;
+        changed.score = 77;
+        puts = 3, dels = 2, gets = 1;
+    }
+    SECTION("every key and the note") {
+        changed.name = "everything";
+        changed.group = 9;
+        changed.score = 1000;
+        changed.note = "changed too";
+        puts = 1 + item_indexes, dels = item_indexes, gets = 2;
+    }
+
+    calls c = counted(store, [&](items_tree& items, posts_tree&) { items.put(changed); });
+    CHECK(c.put == puts);
+    CHECK(c.del == dels);
+    CHECK(c.get == gets);
+    CHECK(c.total == puts + dels + gets);
+
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.items.size() == 5);
+    CHECK(after.items[2] == changed);
+    auto txn = store.begin_read();
+    auto items = txn.open_tree<Item>();
+    CHECK(items.index(&Item::group).count(changed.group) == 1);  // groups of rows 1..5: 1 2 0 1 2
+    if (changed.group != 0) CHECK(items.index(&Item::group).count(0u) == 0);
+    CHECK(items.index(&Item::name).get(changed.name).has_value());
+    CHECK(items.index(by_bucket).count(changed.score / 10) == 1);
+}
+
+TEST_CASE("writes: update(k, fn) reads the row once and rewrites only changed keys", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    std::function<void(Item&)> fn;
+    std::size_t puts = 0, dels = 0, gets = 0;
+    SECTION("nothing changes") {
+        fn = [](Item&) {};
+        puts = 1, dels = 0, gets = 1;
+    }
+    SECTION("non-unique member key (group)") {
+        fn = [](Item& i) { i.group = 42; };
+        puts = 2, dels = 1, gets = 1;
+    }
+    SECTION("computed key (bucket)") {
+        fn = [](Item& i) { i.score += 100; };
+        puts = 2, dels = 1, gets = 1;
+    }
+    SECTION("score within its bucket") {
+        fn = [](Item& i) { i.score += 1; };
+        puts = 1, dels = 0, gets = 1;
+    }
+    SECTION("non-indexed field (note)") {
+        fn = [](Item& i) { i.note += " and more"; };
+        puts = 1, dels = 0, gets = 1;
+    }
+    SECTION("unique member key (name): the row's get plus the uniqueness check") {
+        fn = [](Item& i) { i.name += "-renamed"; };
+        puts = 2, dels = 1, gets = 2;
+    }
+
+    Item expected = item(4);
+    fn(expected);
+    bool found = false;
+    calls c = counted(store, [&](items_tree& items, posts_tree&) { found = items.update(4, fn); });
+    CHECK(found);
+    CHECK(c.put == puts);
+    CHECK(c.del == dels);
+    CHECK(c.get == gets);
+    CHECK(c.total == puts + dels + gets);
+
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.items.size() == 5);
+    CHECK(after.items[3] == expected);
+}
+
+TEST_CASE("writes: update of a missing row reads once and writes nothing", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+    state before = read_state(store);
+    bool found = true;
+    calls c = counted(store, [&](items_tree& items, posts_tree&) {
+        found = items.update(99, [](Item& i) { i.group = 1; });
+    });
+    CHECK_FALSE(found);
+    CHECK(c.get == 1);
+    CHECK(c.put == 0);
+    CHECK(c.del == 0);
+    CHECK(read_state(store) == before);
+}
+
+// ---- new rows and removals ----------------------------------------------------------------
+
+TEST_CASE("writes: a new row writes itself and one entry per index", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    bool inserted = false;
+    SECTION("insert") {
+        calls c = counted(store, [&](items_tree& items, posts_tree&) { inserted = items.insert(item(10)); });
+        CHECK(inserted);
+        CHECK(c.put == 1 + item_indexes);
+        CHECK(c.del == 0);
+        CHECK(c.get == 2);  // does the row exist; is the unique name taken
+    }
+    SECTION("put") {
+        calls c = counted(store, [&](items_tree& items, posts_tree&) { items.put(item(10)); });
+        CHECK(c.put == 1 + item_indexes);
+        CHECK(c.del == 0);
+        CHECK(c.get == 2);
+    }
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.items.size() == 6);
+    CHECK(after.items.back() == item(10));
+}
+
+TEST_CASE("writes: insert over an existing row writes nothing", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+    state before = read_state(store);
+    bool inserted = true;
+    Item other = item(2);
+    other.name = "would be new";
+    calls c = counted(store, [&](items_tree& items, posts_tree&) { inserted = items.insert(other); });
+    CHECK_FALSE(inserted);
+    CHECK(c.put == 0);
+    CHECK(c.del == 0);
+    CHECK(read_state(store) == before);
+}
+
+TEST_CASE("writes: remove deletes the row and one entry per index", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    bool removed = false;
+    calls c = counted(store, [&](items_tree& items, posts_tree&) { removed = items.remove(2); });
+    CHECK(removed);
+    CHECK(c.del == 1 + item_indexes);
+    CHECK(c.put == 0);
+    CHECK(c.get == 1);
+
+    calls missing = counted(store, [&](items_tree& items, posts_tree&) { removed = items.remove(2); });
+    CHECK_FALSE(removed);
+    CHECK(missing.del == 0);
+    CHECK(missing.put == 0);
+
+    state after = read_state(store);
+    require_consistent(after);
+    CHECK(after.items.size() == 4);
+    auto txn = store.begin_read();
+    CHECK_FALSE(txn.open_tree<Item>().index(&Item::name).get("item-2").has_value());
+}
+
+// ---- multi-valued keys --------------------------------------------------------------------
+
+TEST_CASE("writes: a multi-valued key writes only the difference of its key sets", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);  // post 1 has {a, b, c}
+
+    std::vector<std::string> now;
+    std::size_t puts = 0, dels = 0;
+    bool via_update = GENERATE(false, true);
+    SECTION("{a,b,c} -> {b,c,d}: one delete (a), one put (d)") {
+        now = {"b", "c", "d"};
+        puts = 1 + 1, dels = 1;
+    }
+    SECTION("{a,b,c} -> {c,b,a}: same set, row only") {
+        now = {"c", "b", "a"};
+        puts = 1, dels = 0;
+    }
+    SECTION("{a,b,c} -> {a,a,b,b,c}: same set with repeats, row only") {
+        now = {"a", "a", "b", "b", "c"};
+        puts = 1, dels = 0;
+    }
+    SECTION("{a,b,c} -> {}: three deletes") {
+        now = {};
+        puts = 1, dels = 3;
+    }
+    SECTION("{a,b,c} -> {x,y,z}: three deletes, three puts") {
+        now = {"x", "y", "z"};
+        puts = 1 + 3, dels = 3;
+    }
+
+    Post expected{1, now, "first"};
+    calls c = counted(store, [&](items_tree&, posts_tree& posts) {
+        if (via_update)
+            REQUIRE(posts.update(1, [&](Post& p) { p.tags = now; }));
+        else
+            posts.put(expected);
+    });
+    CHECK(c.put == puts);
+    CHECK(c.del == dels);
+    CHECK(c.get == 1);
+
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.posts.size() == 2);
+    CHECK(after.posts[0] == expected);
+}
+
+TEST_CASE("writes: a multi-valued key puts and removes one entry per distinct element", "[writes]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    calls in = counted(store, [](items_tree&, posts_tree& posts) { posts.put(Post{3, {"e", "a", "e", "z", "a"}, "third"}); });
+    CHECK(in.put == 1 + 3);  // the row; e, a, z
+    CHECK(in.del == 0);
+    require_consistent(read_state(store));
+
+    bool removed = false;
+    calls out = counted(store, [&](items_tree&, posts_tree& posts) { removed = posts.remove(3); });
+    CHECK(removed);
+    CHECK(out.del == 1 + 3);
+    CHECK(out.put == 0);
+    state after = read_state(store);
+    require_consistent(after);
+    CHECK(after.posts.size() == 2);
+}
+
+// ---- fault injection ----------------------------------------------------------------------
+
+struct fault_case {
+    const char* name;
+    std::function<void(items_tree&, posts_tree&)> op;
+    std::size_t expected_calls;  // LMDB calls op makes when nothing fails
+};
+
+TEST_CASE("writes: an LMDB failure at any call of a write poisons the transaction and changes nothing",
+          "[writes][fault]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    Item all_changed = item(3);
+    all_changed.name = "all changed";
+    all_changed.group = 11;
+    all_changed.score = 500;
+    all_changed.note = "all changed";
+
+    auto fc = GENERATE_COPY(
+        fault_case{"put changing every key of an existing row",
+                   [all_changed](items_tree& items, posts_tree&) { items.put(all_changed); },
+                   // get row, uniqueness get, put row, 3 x (del + put)
+                   2 + 1 + 2 * item_indexes},
+        fault_case{"put of a new row", [](items_tree& items, posts_tree&) { items.put(item(20)); },
+                   // get row, uniqueness get, put row, 3 index puts
+                   2 + 1 + item_indexes},
+        fault_case{"remove", [](items_tree& items, posts_tree&) { (void)items.remove(4); },
+                   // get row, 3 index dels, del row
+                   1 + item_indexes + 1},
+        fault_case{"update changing group",
+                   [](items_tree& items, posts_tree&) { (void)items.update(5, [](Item& i) { i.group = 99; }); },
+                   // get row, put row, del + put
+                   1 + 1 + 2},
+        fault_case{"multi-valued {a,b,c} -> {b,c,d}",
+                   [](items_tree&, posts_tree& posts) { posts.put(Post{1, {"b", "c", "d"}, "first"}); },
+                   // get row, put row, del a, put d
+                   1 + 1 + 1 + 1},
+        fault_case{"clear", [](items_tree& items, posts_tree&) { items.clear(); },
+                   // drop the table, drop each index
+                   1 + item_indexes});
+    CAPTURE(fc.name);
+
+    const state before = read_state(store);
+    require_consistent(before);
+
+    // How many calls the operation makes; counted in a transaction that is then aborted.
+    std::size_t total = 0;
+    {
+        auto txn = store.begin_write();
+        auto items = txn.open_tree<Item>();
+        auto posts = txn.open_tree<Post>();
+        seam_scope seam;
+        fc.op(items, posts);
+        total = seam.seam.total;
+        txn.abort();
+    }
+    CHECK(total == fc.expected_calls);
+    REQUIRE(read_state(store) == before);
+
+    for (std::size_t n = 1; n <= total; ++n) {
+        CAPTURE(n);
+        {
+            auto txn = store.begin_write();
+            auto items = txn.open_tree<Item>();
+            auto posts = txn.open_tree<Post>();
+            {
+                seam_scope seam;
+                seam.seam.fail_at = n;
+                seam.seam.fail_with = EIO;
+                bool threw = false;
+                try {
+                    fc.op(items, posts);
+                } catch (const netabase::error& e) {
+                    threw = true;
+                    CHECK(e.code().value() == EIO);
+                }
+                CHECK(threw);
+                CHECK(seam.seam.total == n);  // nothing more was tried after the failure
+            }
+            REQUIRE(txn.is_open());
+            REQUIRE_THROWS_AS(txn.commit(), netabase::error);
+            CHECK_FALSE(txn.is_open());
+        }
+        state now = read_state(store);
+        CHECK(now == before);
+        require_consistent(now);
+
+        // The store still takes writes: rewrite an existing row as it is.
+        store.write([](netabase::WriteTransaction<S>& txn) { txn.open_tree<Item>().put(item(1)); });
+        REQUIRE(read_state(store) == before);
+    }
+
+    // A failure that fn swallows still stops store.write(fn) from committing.
+    REQUIRE_THROWS_AS(store.write([&](netabase::WriteTransaction<S>& txn) {
+                          auto items = txn.open_tree<Item>();
+                          auto posts = txn.open_tree<Post>();
+                          seam_scope seam;
+                          seam.seam.fail_at = total;
+                          seam.seam.fail_with = EIO;
+                          try {
+                              fc.op(items, posts);
+                          } catch (const netabase::error&) {
+                          }
+                      }),
+                      netabase::error);
+    CHECK(read_state(store) == before);
+
+    // And without a failure the operation goes through.
+    store.write([&](netabase::WriteTransaction<S>& txn) {
+        auto items = txn.open_tree<Item>();
+        auto posts = txn.open_tree<Post>();
+        fc.op(items, posts);
+    });
+    state after = read_state(store);
+    CHECK_FALSE(after == before);
+    require_consistent(after);
+}
+
+TEST_CASE("writes: an LMDB failure inside put_many or remove_many applies none of it", "[writes][fault]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+
+    // A change made in the same transaction before the batch, which a commit keeps.
+    Item earlier = item(1);
+    earlier.note = "written before the batch";
+
+    const std::vector<Item> batch{item(100), item(101), item(102)};
+    const std::vector<std::uint64_t> doomed{2, 3};
+    bool many_puts = GENERATE(true, false);
+    CAPTURE(many_puts);
+    auto op = [&](items_tree& items) {
+        if (many_puts)
+            (void)items.put_many(batch);
+        else
+            (void)items.remove_many(doomed);
+    };
+
+    const state before = read_state(store);
+    state with_earlier = before;
+    with_earlier.items[0] = earlier;
+
+    std::size_t total = 0;
+    {
+        auto txn = store.begin_write();
+        auto items = txn.open_tree<Item>();
+        seam_scope seam;
+        op(items);
+        total = seam.seam.total;
+    }
+    // put_many: nested txn_begin, a cursor to find the last key (open + MDB_LAST), then per
+    // row (past the last key: no old row to read) the uniqueness get, the row, 3 index puts,
+    // then the nested commit. remove_many: nested txn_begin, per key the get, 3 index dels
+    // and the row's del, then the nested commit.
+    CHECK(total == (many_puts ? 1 + 2 + batch.size() * (1 + 1 + item_indexes) + 1
+                              : 1 + doomed.size() * (1 + item_indexes + 1) + 1));
+
+    for (std::size_t n = 1; n <= total; ++n) {
+        CAPTURE(n);
+        bool committed = false;
+        {
+            auto txn = store.begin_write();
+            auto items = txn.open_tree<Item>();
+            items.put(earlier);
+            {
+                seam_scope seam;
+                seam.seam.fail_at = n;
+                seam.seam.fail_with = EIO;
+                REQUIRE_THROWS_AS(op(items), netabase::error);
+            }
+            // The batch ran in a nested transaction: whether the outer one may still commit
+            // or refuses, nothing of the batch may show.
+            try {
+                txn.commit();
+                committed = true;
+            } catch (const netabase::error&) {
+            }
+            CHECK_FALSE(txn.is_open());
+        }
+        state now = read_state(store);
+        require_consistent(now);
+        if (committed)
+            CHECK(now == with_earlier);
+        else
+            CHECK(now == before);
+        // Back to the start for the next n.
+        store.write([](netabase::WriteTransaction<S>& txn) { txn.open_tree<Item>().put(item(1)); });
+        REQUIRE(read_state(store) == before);
+    }
+
+    store.write([&](netabase::WriteTransaction<S>& txn) {
+        auto items = txn.open_tree<Item>();
+        op(items);
+    });
+    state after = read_state(store);
+    require_consistent(after);
+    CHECK(after.items.size() == (many_puts ? 8u : 3u));
+}
+
+TEST_CASE("writes: an injected MDB_MAP_FULL makes store.write grow the map and run fn again", "[writes][fault]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+    std::size_t map_before = store.map_size();
+
+    Item changed = item(2);
+    changed.group = 50;
+    changed.name = "grown";
+    int runs = 0;
+    {
+        seam_scope seam;
+        seam.seam.fail_at = 4;  // txn_begin, get row, uniqueness get, then the row's put
+        seam.seam.fail_with = MDB_MAP_FULL;
+        store.write([&](netabase::WriteTransaction<S>& txn) {
+            ++runs;
+            txn.open_tree<Item>().put(changed);
+        });
+        CHECK(seam.seam.count(call::txn_begin) == 2);
+    }
+    CHECK(runs == 2);
+    CHECK(store.map_size() > map_before);
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.items.size() == 5);
+    CHECK(after.items[1] == changed);
+}
+
+}  // namespace writes_test
