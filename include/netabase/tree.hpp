@@ -209,9 +209,14 @@ public:
     };
 
     Rows() = default;
-    Rows(const detail::scan_source& src, const detail::scan_spec& spec) : src_(src), spec_(spec) {}
+    Rows(const detail::scan_source& src, const detail::scan_spec& spec)
+        : src_(src), spec_(spec), life_(detail::stamp::of(src.core->life)) {}
 
-    iterator begin() const { return iterator(src_, spec_); }
+    iterator begin() const {
+        if (!life_.open()) [[unlikely]]
+            detail::throw_finished();  // checked build: its transaction ended, maybe is gone
+        return iterator(src_, spec_);
+    }
     std::default_sentinel_t end() const noexcept { return {}; }
 
     // The same rows, last first.
@@ -224,6 +229,7 @@ public:
 private:
     detail::scan_source src_;
     detail::scan_spec spec_;
+    [[no_unique_address]] detail::stamp life_;
 };
 
 namespace detail {
@@ -267,7 +273,7 @@ public:
         encode_prefix(b, parts...);
         if (b.empty()) {
             // the empty prefix: every row
-        } else if (b.size() > src_.core->env->max_key_size()) {
+        } else if (b.size() > core()->env->max_key_size()) {
             s.empty = true;
         } else {
             s.has_lo = true;
@@ -280,10 +286,20 @@ public:
 
 protected:
     ordered() = default;
-    explicit ordered(const scan_source& src) : src_(src) {}
+    explicit ordered(const scan_source& src) : src_(src), life_(stamp::of(src.core->life)) {}
+
+    // The transaction, if it is still open. With lifetime checks on, a tree or index whose
+    // transaction ended is refused from its stamp alone, without touching the transaction
+    // object, which may be gone.
+    txn_core* checked_core() const {
+        if (!life_.open()) [[unlikely]]
+            throw_finished();
+        return src_.core;
+    }
+    txn_core* core() const { return checked_core(); }
 
     scan_spec base() const {
-        src_.core->live();
+        core()->live();
         scan_spec s;
         s.dbi = src_.dbi;
         s.primary = src_.primary;
@@ -295,7 +311,7 @@ protected:
     bool bound(key_bytes& out, const lookup_type& k) const {
         buffer b;
         encode_key(b, k);
-        if (b.size() > src_.core->env->max_key_size()) return false;
+        if (b.size() > core()->env->max_key_size()) return false;
         out.assign(b.span());
         return true;
     }
@@ -306,7 +322,7 @@ protected:
     bool bound_or_successor(key_bytes& out, const lookup_type& k) const {
         buffer b;
         encode_key(b, k);
-        std::size_t max = src_.core->env->max_key_size();
+        std::size_t max = core()->env->max_key_size();
         if (b.size() <= max) {
             out.assign(b.span());
             return true;
@@ -343,6 +359,7 @@ protected:
     }
 
     scan_source src_;
+    [[no_unique_address]] stamp life_;
 };
 
 }  // namespace detail
@@ -456,7 +473,7 @@ private:
           table_(table),
           pos_(pos) {}
 
-    detail::txn_core* core() const noexcept { return this->src_.core; }
+    detail::txn_core* core() const { return this->checked_core(); }
     const detail::index_state& info() const noexcept { return table_->indexes[pos_]; }
 
     std::optional<Guard<M>> edge(bool last) const {
@@ -642,7 +659,7 @@ public:
 private:
     enum class write_mode { upsert, insert, append };
 
-    detail::txn_core* core() const noexcept { return this->src_.core; }
+    detail::txn_core* core() const { return this->checked_core(); }
 
     static decltype(auto) pk_of(const M& m) { return traits::decl.primary(m); }
 
