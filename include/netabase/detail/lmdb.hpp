@@ -356,6 +356,15 @@ private:
     std::mutex dbi_mu_;
 };
 
+// Moves c; false at the end, throws on any other failure.
+inline bool cursor_move(MDB_cursor* c, MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+    int rc = mdb::cursor_get(c, &k, &v, op);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) [[unlikely]]
+        throw_lmdb(rc, "cursor move failed");
+    return true;
+}
+
 // A cursor closed on scope exit.
 class cursor {
 public:
@@ -381,13 +390,7 @@ public:
     explicit operator bool() const noexcept { return c_ != nullptr; }
 
     // false at the end; throws on any other failure.
-    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-        int rc = mdb::cursor_get(c_, &k, &v, op);
-        if (rc == MDB_NOTFOUND) return false;
-        if (rc != 0) [[unlikely]]
-            throw_lmdb(rc, "cursor move failed");
-        return true;
-    }
+    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) { return cursor_move(c_, k, v, op); }
 
 private:
     MDB_cursor* c_ = nullptr;

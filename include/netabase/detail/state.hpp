@@ -159,14 +159,7 @@ public:
     MDB_cursor* get() const noexcept { return c_; }
     explicit operator bool() const noexcept { return c_ != nullptr; }
 
-    // false at the end; throws on any other failure.
-    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-        int rc = mdb::cursor_get(c_, &k, &v, op);
-        if (rc == MDB_NOTFOUND) return false;
-        if (rc != 0) [[unlikely]]
-            throw_lmdb(rc, "cursor move failed");
-        return true;
-    }
+    bool move(MDB_val& k, MDB_val& v, MDB_cursor_op op) { return cursor_move(c_, k, v, op); }
 
 private:
     txn_core* core_ = nullptr;
