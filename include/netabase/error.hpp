@@ -116,14 +116,17 @@ inline std::error_condition detail::lmdb_category_impl::default_error_condition(
 class error : public std::system_error {
 public:
     error(std::error_code code, const std::string& what, std::string table = {}, std::string index = {})
-        : std::system_error(code, what), table_(std::move(table)), index_(std::move(index)) {}
+        : std::system_error(code, what), description_(what), table_(std::move(table)), index_(std::move(index)) {}
     error(errc e, const std::string& what, std::string table = {}, std::string index = {})
         : error(make_error_code(e), what, std::move(table), std::move(index)) {}
 
     const std::string& table() const noexcept { return table_; }
     const std::string& index() const noexcept { return index_; }
+    // what() without the ": <code message>" that std::system_error appends.
+    const std::string& description() const noexcept { return description_; }
 
 private:
+    std::string description_;
     std::string table_;
     std::string index_;
 };

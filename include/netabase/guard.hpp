@@ -25,7 +25,7 @@ template <class M>
     } catch (const error&) {
         k = "<undecodable key of " + std::to_string(key.size()) + " bytes>";
     }
-    throw error(e.code(), std::string(e.what()) + " (table '" + table + "', key " + k + ")", table);
+    throw error(e.code(), e.description() + " (table '" + table + "', key " + k + ")", table);
 }
 
 }  // namespace detail
@@ -87,7 +87,7 @@ public:
         try {
             return detail::decode_key_bytes<key_type>(key_);
         } catch (const error& e) {
-            throw error(e.code(), std::string(e.what()) + " (table '" + *table_ + "')", *table_);
+            throw error(e.code(), e.description() + " (table '" + *table_ + "')", *table_);
         }
     }
 

@@ -836,6 +836,7 @@ private:
             return true;
         } else {
             bool exists = known != nullptr;
+            bool purge = false;
             M before{};
             if (!known && mode != write_mode::append) {
                 MDB_val old{};
@@ -845,7 +846,10 @@ private:
                 else if (rc != MDB_NOTFOUND)
                     core()->fail(rc, "get failed", table_->name);
                 if (exists && mode == write_mode::insert) return false;
-                if (exists) Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
+                if (exists && !decode_old(kb, old, before)) {
+                    exists = false;  // its entries are unknown: purge them below, then write anew
+                    purge = true;
+                }
             }
             const M& old_row = known ? *known : before;
 
@@ -878,6 +882,7 @@ private:
                 index_change& c = ch[i];
                 if (!c.changed) return;
                 const detail::index_state& ix = table_->indexes[i];
+                if (purge) purge_entries(t, ix, key);
                 if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
                     if (exists) del_entry(t, ix, c.was.span(), key);
                     put_entry(t, ix, c.now.span(), key);
@@ -892,6 +897,33 @@ private:
             });
             return true;
         }
+    }
+
+    // The old row, decoded; false if its stored bytes are corrupt, so that put and remove can
+    // still replace or delete it (its index entries are then found by purge_entries).
+    bool decode_old(const detail::buffer& kb, const MDB_val& old, M& out) const {
+        try {
+            Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(out);
+            return true;
+        } catch (const error& e) {
+            if (e.code() != errc::corrupt_value) throw;
+            return false;
+        }
+    }
+
+    // Deletes every entry of ix that points at pk: O(entries), for rows that do not decode.
+    void purge_entries(MDB_txn* t, const detail::index_state& ix, MDB_val pk) {
+        std::vector<std::vector<std::byte>> keys;  // collected first: deleting moves the cursor
+        {
+            detail::pooled_cursor c(core(), ix.dbi);
+            MDB_val k, v;
+            for (bool ok = c.move(k, v, MDB_FIRST); ok; ok = c.move(k, v, MDB_NEXT))
+                if (detail::compare(detail::to_span(v), detail::to_span(pk)) == 0) {
+                    auto sk = detail::to_span(k);
+                    keys.emplace_back(sk.begin(), sk.end());
+                }
+        }
+        for (const auto& sk : keys) del_entry(t, ix, sk, pk);
     }
 
     void put_entry(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk, MDB_val pk) {
@@ -914,10 +946,11 @@ private:
         if (rc) core()->fail(rc, "get failed", table_->name);
         if constexpr (N > 0) {
             M before{};
-            Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
+            bool decoded = decode_old(kb, old, before);
             core()->wrote();
             detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
                 const detail::index_state& ix = table_->indexes[decltype(pos)::value];
+                if (!decoded) return purge_entries(t, ix, key);
                 detail::buffer sk;
                 std::vector<std::pair<std::uint32_t, std::uint32_t>> items;
                 encode_keys(sec, before, sk, &items, &ix, false);

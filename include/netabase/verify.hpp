@@ -94,7 +94,7 @@ void verify_table(MDB_txn* txn, const table_state<N>& t, verify_report& report) 
             decode_row(to_span(v), row);
         } catch (const error& e) {
             report.problems.push_back(
-                problem{issue::undecodable_row, t.name, {}, describe_pk<M>(to_span(k)), e.what()});
+                problem{issue::undecodable_row, t.name, {}, describe_pk<M>(to_span(k)), e.description()});
             continue;
         }
         for_each_secondary<M>([&](const auto& sec, auto pos) {
@@ -128,7 +128,7 @@ void verify_table(MDB_txn* txn, const table_state<N>& t, verify_report& report) 
                 (void)decode_key_bytes<K>(to_span(sk));
             } catch (const error& e) {
                 report.problems.push_back(
-                    problem{issue::undecodable_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), e.what()});
+                    problem{issue::undecodable_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), e.description()});
                 continue;
             }
             MDB_val key = pk, value;

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -256,9 +257,13 @@ public:
         bool read_only = (cfg.flags & MDB_RDONLY) != 0;
         if (!read_only) std::filesystem::create_directories(dir, ec);
         struct ::stat st {};
-        if (::stat(dir.c_str(), &st) != 0)
-            throw error(std::error_code(errno, std::generic_category()),
+        if (::stat(dir.c_str(), &st) != 0) {
+            int err = errno;
+            if (err == ENOENT && read_only)
+                throw error(errc::not_found, "cannot open store read-only: " + dir.string() + " does not exist");
+            throw error(std::error_code(err, std::generic_category()),
                         "cannot open store: " + dir.string() + (ec ? " (" + ec.message() + ")" : ""));
+        }
         if (!S_ISDIR(st.st_mode))
             throw error(errc::bad_file, "cannot open store: " + dir.string() + " is not a directory");
 
@@ -308,6 +313,19 @@ private:
         if (rc) fail(rc, "cannot set the map size");
         if ((rc = ::mdb_env_set_maxreaders(env_, cfg.max_readers))) fail(rc, "cannot set max readers");
         if ((rc = ::mdb_env_set_maxdbs(env_, cfg.max_dbs))) fail(rc, "cannot set max tables");
+        if (cfg.flags & MDB_RDONLY) {
+            struct ::stat data {};
+            bool missing = ::stat((dir / "data.mdb").c_str(), &data) != 0;
+            if (missing || data.st_size == 0) {
+                ::mdb_env_close(env_);
+                env_ = nullptr;
+                if (missing)
+                    throw error(errc::not_found, "cannot open store read-only: " + dir.string() +
+                                                     " has no data.mdb; open it read-write once to create it");
+                throw error(errc::bad_file,
+                            "cannot open store read-only: " + (dir / "data.mdb").string() + " is empty");
+            }
+        }
         rc = ::mdb_env_open(env_, dir.c_str(), cfg.flags | MDB_NOTLS, static_cast<mdb_mode_t>(cfg.file_mode));
         if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
             fail(rc, "cannot open store: the files are not an LMDB environment this build reads");

@@ -219,8 +219,7 @@ private:
             try {
                 decode_row(to_span(v), row);
             } catch (const error& e) {
-                throw error(e.code(), std::string(e.what()) + " (building the indexes of table '" + t.name + "')",
-                            t.name);
+                throw error(e.code(), e.description() + " (building the indexes of table '" + t.name + "')", t.name);
             }
             for_each_secondary<M>([&](const auto& sec, auto pos) {
                 constexpr std::size_t i = decltype(pos)::value;
