@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures, builds and tests each CI preset (default: asan, then clang) with
+# Configures, builds and tests each CI preset (default: asan, clang, then tsan) with
 # `cmake --workflow`, then prints one summary line per preset.
 # Usage: scripts/test.sh [preset...]   e.g. scripts/test.sh dev
 # "fuzz" (run by default too) builds the libFuzzer targets with clang++-16 in build/fuzz and
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then
-  presets=(asan clang)
+  presets=(asan clang tsan)
 fi
 
 summary=()
