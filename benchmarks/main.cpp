@@ -230,11 +230,13 @@ std::vector<workload> workloads() {
     ws.push_back({"write/txn_each/durable", table::rows2, setup::clone_durable,
                   [](Engine& e, const Dataset& d) { return e.insert_each(std::span(d.extra).first(50)); },
                   [](const Dataset&) { return 50.0; }});
+    // 100 transactions of 1000 rows (10 in the smoke run, to keep CI quick).
+    std::size_t batch_rows = cfg.smoke ? 10'000 : 100'000;
     ws.push_back({"write/batch_100x1000", table::rows2, setup::clone,
-                  [](Engine& e, const Dataset& d) {
-                      return e.insert_batches(std::span(d.extra).first(100'000), 1000);
+                  [=](Engine& e, const Dataset& d) {
+                      return e.insert_batches(std::span(d.extra).first(batch_rows), 1000);
                   },
-                  [](const Dataset&) { return 100'000.0; }});
+                  [=](const Dataset&) { return double(batch_rows); }});
     auto nupd = [](const Dataset& d) { return double(d.update_keys.size()); };
     ws.push_back({"update/non_indexed", table::rows2, setup::clone,
                   [](Engine& e, const Dataset& d) { return e.update_score(d.update_keys); }, nupd});
@@ -389,6 +391,9 @@ int main(int argc, char** argv) {
                                 "(LMDB default flags, SQLite WAL + synchronous=FULL)");
 
     static std::vector<workload> ws = workloads();
+    std::string order_list;
+    for (const workload& w : ws) order_list += w.name + ";";
+    benchmark::AddCustomContext("workloads", order_list);
     const engine_kind order[] = {engine_kind::netabase, engine_kind::lmdb, engine_kind::sqlite, engine_kind::lmdbxx};
     for (const workload& w : ws) {
         for (engine_kind e : order) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures, builds and tests each CI preset (default: asan, then clang) with
+# Configures, builds and tests each CI preset (default: asan, then clang, then bench: a
+# Release build of netabase_bench whose ctest runs the 10k smoke size once) with
 # `cmake --workflow`, then prints one summary line per preset.
 # Usage: scripts/test.sh [preset...]   e.g. scripts/test.sh dev
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then
-  presets=(asan clang)
+  presets=(asan clang bench)
 fi
 
 summary=()
