@@ -1,6 +1,6 @@
 // netabase_bench: every engine on the same generated data, workload by workload.
 //
-//   netabase_bench [--rows=N] [--smoke] [--engines=netabase,lmdb,sqlite,lmdbxx] [--dir=PATH]
+//   netabase_bench [--rows=N] [--smoke] [--once] [--engines=netabase,lmdb,sqlite,lmdbxx] [--dir=PATH]
 //                  [Google Benchmark flags: --benchmark_filter, --benchmark_repetitions, ...]
 //
 // Each benchmark is "<workload>/<engine>". Its counters: ns_per_op (the timed work divided by
@@ -11,6 +11,11 @@
 #include "common.hpp"
 
 #include <benchmark/benchmark.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define NETABASE_BENCH_CALLGRIND 1
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -34,6 +39,7 @@ namespace {
 struct config {
     std::size_t rows = 100'000;
     bool smoke = false;
+    bool once = false;  // one iteration of every workload (--smoke, --once, and under valgrind)
     std::set<engine_kind> engines;
     fs::path dir;
 } cfg;
@@ -161,6 +167,11 @@ void run(benchmark::State& st, const workload& w, engine_kind e) {
                     eng = own.get();
                     break;
             }
+#ifdef NETABASE_BENCH_CALLGRIND
+            // Under callgrind (scripts/bench_ir.sh) each timed body is one dump, named
+            // "<benchmark>|<operations>", holding the instructions of that body alone.
+            CALLGRIND_ZERO_STATS;
+#endif
             alloc_counts a0 = alloc_snapshot();
             double c0 = thread_cpu_ns();
             auto t0 = clock::now();
@@ -168,6 +179,12 @@ void run(benchmark::State& st, const workload& w, engine_kind e) {
             auto t1 = clock::now();
             double c1 = thread_cpu_ns();
             alloc_counts a1 = alloc_snapshot();
+#ifdef NETABASE_BENCH_CALLGRIND
+            if (RUNNING_ON_VALGRIND) {
+                std::string dump = w.name + "/" + engine_name(e) + "|" + std::to_string(ops_per_call);
+                CALLGRIND_DUMP_STATS_AT(dump.c_str());
+            }
+#endif
             double wall = std::chrono::duration<double, std::nano>(t1 - t0).count();
             // CPU time of this thread, except where waiting for the disk is the point.
             double ns = w.how == setup::clone_durable ? wall : c1 - c0;
@@ -350,6 +367,8 @@ void parse(int& argc, char** argv) {
             cfg.rows = std::strtoull(v.c_str(), nullptr, 10);
         } else if (a == "--smoke") {
             cfg.smoke = true;
+        } else if (a == "--once") {
+            cfg.once = true;
         } else if (a.rfind("--engines=", 0) == 0) {
             engines = a.substr(10);
         } else if (a.rfind("--dir=", 0) == 0) {
@@ -360,6 +379,10 @@ void parse(int& argc, char** argv) {
     }
     argc = out;
     if (cfg.smoke) cfg.rows = 10'000;
+#ifdef NETABASE_BENCH_CALLGRIND
+    if (RUNNING_ON_VALGRIND) cfg.once = true;
+#endif
+    if (cfg.smoke) cfg.once = true;
     if (cfg.rows < 1000) cfg.rows = 1000;
     std::stringstream ss(engines);
     for (std::string e; std::getline(ss, e, ',');) {
@@ -402,7 +425,7 @@ int main(int argc, char** argv) {
             auto* b = benchmark::RegisterBenchmark((w.name + "/" + engine_name(e)).c_str(),
                                                   [&w, e](benchmark::State& st) { run(st, w, e); });
             b->UseManualTime()->Unit(benchmark::kMillisecond);
-            if (cfg.smoke || w.how != setup::base) b->Iterations(1);
+            if (cfg.once || w.how != setup::base) b->Iterations(1);
         }
     }
     for (table t : {table::rows2, table::docs})

@@ -3,8 +3,8 @@
 # engines' repetitions randomly interleaved, and prints the table of medians.
 #
 # Usage: scripts/bench.sh [rows] [extra netabase_bench / Google Benchmark flags...]
-#   rows: 10k (smoke), 100k (default), 1m, or a number.  Environment: REPS (default 5),
-#   MIN_TIME (seconds per repetition of a read workload, default 0.1), BUILD_DIR.
+#   rows: 10k (smoke), 100k (default), 1m, or a number.  Environment: REPS (default 3),
+#   MIN_TIME (CPU seconds per repetition of a read workload, default 0.05), BUILD_DIR.
 # The JSON of the run is kept in $BUILD_DIR/bench-<rows>.json; scripts/bench_table.py
 # turns it into the table again.
 set -euo pipefail
@@ -13,8 +13,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 rows=${1:-100k}
 shift || true
-reps=${REPS:-5}
-min_time=${MIN_TIME:-0.1}
+reps=${REPS:-3}
+min_time=${MIN_TIME:-0.05}
 build=${BUILD_DIR:-build/bench}
 
 cmake -S . -B "${build}" -G Ninja \
