@@ -55,7 +55,7 @@ def main(path):
           f"date: {ctx.get('date', '?')}")
     print()
     have_xx = any("lmdbxx" in r for r in results.values())
-    head = ["workload", "netabase", "raw LMDB", "ratio", "target", "SQLite", "SQLite/LMDB", "netabase allocs/op"]
+    head = ["workload", "netabase", "raw LMDB", "ratio", "target (this run)", "SQLite", "SQLite/LMDB", "netabase allocs/op"]
     if have_xx:
         head += ["lmdbxx", "lmdbxx/LMDB"]
     print("| " + " | ".join(head) + " |")
