@@ -21,13 +21,13 @@ def main(folder):
         bench, ops = name.rsplit("|", 1)
         workload, engine = bench.rsplit("/", 1)
         results.setdefault(workload, {})[engine] = total / float(ops)
-    print("| workload | netabase Ir/op | raw LMDB Ir/op | ratio | SQLite Ir/op | SQLite/LMDB |")
+    print("| workload | netabase Ir/op | raw LMDB Ir/op | ratio | SQLite Ir/op | netabase/SQLite |")
     print("|---|---:|---:|---:|---:|---:|")
     for workload, by in results.items():
         nb, lm, sq = by.get("netabase"), by.get("lmdb"), by.get("sqlite")
         cell = lambda v: "-" if v is None else f"{v:,.0f}"
         ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
-        print(f"| {workload} | {cell(nb)} | {cell(lm)} | {ratio(nb, lm)} | {cell(sq)} | {ratio(sq, lm)} |")
+        print(f"| {workload} | {cell(nb)} | {cell(lm)} | {ratio(nb, lm)} | {cell(sq)} | {ratio(nb, sq)} |")
 
 
 if __name__ == "__main__":

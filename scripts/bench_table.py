@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the benchmark table (Markdown) from netabase_bench's JSON output: the median of
-the repetitions of each workload's ns_per_op for each engine, the ratios to raw LMDB and
-SQLite's ratio, and netabase's allocations per operation."""
+the repetitions of each workload's ns_per_op for each engine, netabase's ratios to raw LMDB
+and to SQLite, and netabase's allocations per operation."""
 import json
 import sys
 from collections import OrderedDict
@@ -55,7 +55,8 @@ def main(path):
           f"date: {ctx.get('date', '?')}")
     print()
     have_xx = any("lmdbxx" in r for r in results.values())
-    head = ["workload", "netabase", "raw LMDB", "ratio", "target (this run)", "SQLite", "SQLite/LMDB", "netabase allocs/op"]
+    head = ["workload", "netabase", "raw LMDB", "ratio", "target (this run)", "SQLite", "netabase/SQLite",
+            "netabase allocs/op"]
     if have_xx:
         head += ["lmdbxx", "lmdbxx/LMDB"]
     print("| " + " | ".join(head) + " |")
@@ -78,7 +79,7 @@ def main(path):
         mark = ""
         if nb and lm:
             mark = "ok" if nb / lm <= t else "**missed**"
-        sratio = f"{sq / lm:.2f}" if sq and lm else "-"
+        sratio = f"{nb / sq:.2f}" if sq and nb else "-"
         allocs = by.get("netabase", {}).get("allocs_per_op")
         allocs_s = "-" if allocs is None else (f"{allocs:.2f}" if allocs >= 0.01 or allocs == 0 else f"{allocs:.1e}")
         label = workload
