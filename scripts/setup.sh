@@ -9,6 +9,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libboost1.81-dev # Boost.PFR; the default libboost-dev (1.74) has none
   catch2
+  libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
 )
 
 missing=()

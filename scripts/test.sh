@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures, builds and tests each CI preset (default: asan, clang, then tsan) with
+# Configures, builds and tests each CI preset (default: asan, clang, tsan, then bench: a
+# Release build of netabase_bench whose ctest runs the 10k smoke size once) with
 # `cmake --workflow`, then prints one summary line per preset.
 # Usage: scripts/test.sh [preset...]   e.g. scripts/test.sh dev
 # "fuzz" (run by default too) builds the libFuzzer targets with clang++-16 in build/fuzz and
@@ -10,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then
-  presets=(asan clang tsan)
+  presets=(asan clang tsan bench)
 fi
 
 summary=()
