@@ -3,6 +3,7 @@
 
 #include <netabase/netabase.hpp>
 
+#include <cstdlib>
 #include <ranges>
 #include <stdexcept>
 
@@ -50,12 +51,19 @@ class netabase_engine final : public Engine {
     using Schema = netabase::definition<M>;
     static constexpr bool is_row = std::is_same_v<M, Row>;
 
+    static bool value_checksum() {
+        const char* env = std::getenv("NETABASE_BENCH_VALUE_CHECKSUM");
+        return env && *env == '1';
+    }
+
 public:
     netabase_engine(const std::filesystem::path& dir, sync_mode s, const Dataset& ds)
         : dir_(dir),
           store_(dir, netabase::options{.map_size = std::size_t{16} << 30,
                                         .durability = s == sync_mode::none ? netabase::durability::no_sync
-                                                                           : netabase::durability::full}),
+                                                                           : netabase::durability::full,
+                                        // NETABASE_BENCH_VALUE_CHECKSUM=1 measures options::checksum
+                                        .checksum = value_checksum()}),
           ds_(ds) {
         if constexpr (std::is_same_v<M, Doc>) {
             src_ = &ds.docs;
