@@ -181,6 +181,17 @@ struct model_traits {
 template <class M>
 using key_of = typename model_traits<M>::key_type;
 
+// Calls fn(key) for each key row m has under one secondary key: its one value, or each element
+// of a netabase::keys range (repeats included).
+template <class Sec, class M, class Fn>
+void for_each_key(const Sec& sec, const M& m, Fn&& fn) {
+    if constexpr (std::remove_cvref_t<decltype(sec.key)>::multi) {
+        for (const auto& k : sec.key(m)) fn(k);
+    } else {
+        fn(sec.key(m));
+    }
+}
+
 // Calls fn(secondary, std::integral_constant<std::size_t, I>) for each secondary key of M.
 template <class M, class Fn>
 constexpr void for_each_secondary(Fn&& fn) {

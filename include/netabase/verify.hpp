@@ -69,16 +69,11 @@ std::string describe_pk(std::span<const std::byte> pk) {
 template <class Sec, class M, class Fn>
 void each_index_key(const Sec& sec, const M& m, Fn&& fn) {
     buffer b;
-    if constexpr (std::remove_cvref_t<decltype(sec.key)>::multi) {
-        for (const auto& k : sec.key(m)) {
-            b.clear();
-            encode_key(b, k);
-            fn(b.span());
-        }
-    } else {
-        encode_key(b, sec.key(m));
+    for_each_key(sec, m, [&](const auto& k) {
+        b.clear();
+        encode_key(b, k);
         fn(b.span());
-    }
+    });
 }
 
 template <class M, std::size_t N>

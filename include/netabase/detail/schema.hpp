@@ -246,11 +246,7 @@ private:
                     }
                     check_rc(rc, "cannot build index " + ix.name, t.name);
                 };
-                if constexpr (std::remove_cvref_t<decltype(sec.key)>::multi) {
-                    for (const auto& key : sec.key(row)) add(key);
-                } else {
-                    add(sec.key(row));
-                }
+                for_each_key(sec, row, add);
             });
         }
     }
