@@ -1594,4 +1594,27 @@ TEST_CASE("key order: a real store iterates keys in operator< order", "[key][sto
     });
 }
 
+// detail::compare is the order range scans check their bounds with: it must be LMDB's order
+// (bytes, then length) for every length, including the 4- and 8-byte keys it compares as
+// integers.
+TEST_CASE("key: detail::compare is lexicographic byte order at every length", "[key]") {
+    std::mt19937_64 rng(12345);
+    auto random_bytes = [&](std::size_t n) {
+        bytes v(n);
+        for (auto& b : v) b = std::byte(static_cast<unsigned char>(rng() % 4 == 0 ? 0xff : rng() & 0x3));
+        return v;
+    };
+    auto sign = [](int c) { return c < 0 ? -1 : (c > 0 ? 1 : 0); };
+    for (int i = 0; i < 20000; ++i) {
+        std::size_t na = rng() % 10, nb = rng() % 3 == 0 ? na : rng() % 10;
+        auto a = random_bytes(na), b = random_bytes(nb);
+        if (rng() % 4 == 0) b = a;  // equal keys too
+        int want = std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end()) ? -1
+                   : std::lexicographical_compare(b.begin(), b.end(), a.begin(), a.end()) ? 1
+                                                                                        : 0;
+        CAPTURE(na, nb);
+        REQUIRE(sign(netabase::detail::compare(a, b)) == want);
+    }
+}
+
 }  // namespace key_test

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <ranges>
 #include <stdexcept>
@@ -812,6 +813,65 @@ TEST_CASE("tree: using a finished transaction's tree throws transaction_finished
     REQUIRE_THROWS_AS(posts.put(Post{2, 2, ""}), netabase::error);
     REQUIRE_THROWS_AS(posts.size(), netabase::error);
     CHECK(store.begin_read().open_tree<Post>().size() == 1);
+}
+
+// ---- point gets beside open iterators ------------------------------------------------------
+
+// get() positions a cursor kept in the transaction's cache; an iterator owns its own cursor.
+// A get in the middle of a walk must not move the walk, in a read and in a write transaction,
+// and a get still works when every cache slot is held by a live iterator.
+TEST_CASE("tree: get inside a walk leaves the walk where it was; gets work with the cursor cache full", "[tree]") {
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), fast()};
+    store.write([](auto& txn) {
+        auto posts = txn.template open_tree<Post>();
+        for (std::uint64_t i = 1; i <= 50; ++i) posts.put(Post{i, i * 10, "p" + std::to_string(i)});
+    });
+    auto walk_with_gets = [](const auto& posts) {
+        std::vector<std::uint64_t> seen;
+        std::uint64_t got = 0;
+        for (const auto& g : posts) {
+            seen.push_back(g.key());
+            auto other = posts.get(51 - g.key());  // far from the walk's position
+            REQUIRE(other.has_value());
+            got += other->value().author;
+            CHECK(!posts.get(1000).has_value());  // a miss, too
+        }
+        return std::pair(seen, got);
+    };
+    std::vector<std::uint64_t> all(50);
+    std::iota(all.begin(), all.end(), std::uint64_t{1});
+    {
+        auto txn = store.begin_read();
+        auto [seen, got] = walk_with_gets(txn.open_tree<Post>());
+        CHECK(seen == all);
+        CHECK(got == 12750u);  // 10 * (1 + ... + 50)
+    }
+    {
+        auto txn = store.begin_write();
+        auto [seen, got] = walk_with_gets(txn.open_tree<Post>());
+        CHECK(seen == all);
+        CHECK(got == 12750u);
+    }
+    for (int write = 0; write < 2; ++write) {
+        auto check_full = [](const auto& posts) {
+            std::vector<decltype(posts.begin())> live;
+            for (int i = 0; i < 12; ++i) live.push_back(posts.begin());  // more than the cache holds
+            for (std::uint64_t k = 1; k <= 50; ++k) {
+                auto g = posts.get(k);
+                REQUIRE(g.has_value());
+                CHECK(g->view().template get<&Post::body>() == "p" + std::to_string(k));
+            }
+            for (auto& it : live) CHECK((*it).key() == 1u);
+        };
+        if (write) {
+            auto txn = store.begin_write();
+            check_full(txn.open_tree<Post>());
+        } else {
+            auto txn = store.begin_read();
+            check_full(txn.open_tree<Post>());
+        }
+    }
 }
 
 }  // namespace tree_test

@@ -137,7 +137,23 @@ struct Note {
     Inner meta;
 };
 
-using S = netabase::definition<Everything, Skewed, Packet, Note>;
+// Leading fixed-size fields are found at constant offsets (no walk); two of them share a type,
+// so get<&M::f>() must tell them apart by address. A bool ends the constant-offset prefix.
+struct Lead {
+    std::uint64_t id;
+    std::uint32_t a;
+    std::uint32_t b;
+    double d;
+    Pixel px;
+    std::array<std::uint16_t, 3> trio;
+    std::string s;
+    std::uint32_t after;
+    bool flag;
+    std::uint32_t last;
+    friend bool operator==(const Lead&, const Lead&) = default;
+};
+
+using S = netabase::definition<Everything, Skewed, Packet, Note, Lead>;
 using Store = netabase::Store<S>;
 
 // ---- helpers -----------------------------------------------------------------------------
@@ -1211,6 +1227,75 @@ TEST_CASE("lifetime: guards and views used within the rules are fine", "[view][l
     CHECK(r.exited);
     CHECK(r.exit_code == 0);
     CHECK_FALSE(contains(r.err, "lifetime rule broken"));
+}
+
+// ---- fixed-size leading fields ---------------------------------------------------------------
+
+static_assert(netabase::detail::member_index<Lead, &Lead::a>() == 1);
+static_assert(netabase::detail::member_index<Lead, &Lead::b>() == 2);
+static_assert(netabase::detail::member_index<Lead, &Lead::after>() == 7);
+static_assert(netabase::detail::member_index<Lead, &Lead::last>() == 9);
+static_assert(netabase::detail::member_index<Lead, &Pixel::x>() == 10);  // not a field of Lead
+
+TEST_CASE("view: constant-offset fields read right, and every truncation throws on the cut fields only",
+          "[view][corrupt]") {
+    const Lead lead{0x0102030405060708ull, 11, 22, 2.5, Pixel{3, 4}, {5, 6, 7}, "middle", 33, true, 44};
+    const std::vector<std::byte> good = netabase::encode(lead);
+    // Where each field ends, after the version byte.
+    const std::size_t ends[] = {8, 12, 16, 24, 28, 34, 34 + 4 + 6, 48, 49, 53};
+    REQUIRE(good.size() == 1 + ends[9]);
+    auto fields = [](const netabase::View<Lead>& v) {
+        return std::array<std::string, 10>{
+            error_of([&] { auto x = v.get<&Lead::id>(); CHECK(x == 0x0102030405060708ull); }),
+            error_of([&] { auto x = v.get<&Lead::a>(); CHECK(x == 11u); }),
+            error_of([&] { auto x = v.get<&Lead::b>(); CHECK(x == 22u); }),
+            error_of([&] { auto x = v.get<&Lead::d>(); CHECK(x == 2.5); }),
+            error_of([&] { auto x = v.get<&Lead::px>().get<&Pixel::y>(); CHECK(x == 4u); }),
+            error_of([&] { auto x = v.get<&Lead::trio>()[2]; CHECK(x == 7u); }),
+            error_of([&] { auto x = v.get<&Lead::s>(); CHECK(x == "middle"); }),
+            error_of([&] { auto x = v.get<&Lead::after>(); CHECK(x == 33u); }),
+            error_of([&] { bool x = v.get<&Lead::flag>(); CHECK(x); }),
+            error_of([&] { auto x = v.get<&Lead::last>(); CHECK(x == 44u); }),
+        };
+    };
+    for (std::size_t len = 0; len <= ends[9]; ++len) {
+        CAPTURE(len);
+        std::vector<std::byte> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(1 + len));
+        netabase::View<Lead> v(std::span<const std::byte>(cut).subspan(1));
+        auto got = fields(v);
+        for (std::size_t f = 0; f < 10; ++f) {
+            CAPTURE(f);
+            CHECK(got[f] == (len >= ends[f] ? "<no exception>" : corrupt));
+        }
+        // The same fields again, now from the view's cached offsets, and in reverse order.
+        netabase::View<Lead> w(std::span<const std::byte>(cut).subspan(1));
+        CHECK(error_of([&] { (void)w.get<&Lead::last>(); }) == (len >= ends[9] ? "<no exception>" : corrupt));
+        CHECK(fields(w) == got);
+    }
+    // A bad bool is found by reading it, and by walking past it to a later field.
+    auto bad = good;
+    bad[1 + ends[7]] = std::byte{2};
+    netabase::View<Lead> v(std::span<const std::byte>(bad).subspan(1));
+    CHECK(v.get<&Lead::after>() == 33u);
+    CHECK(error_of([&] { (void)v.get<&Lead::last>(); }) == corrupt);
+    CHECK(error_of([&] { (void)v.get<&Lead::flag>(); }) == corrupt);
+}
+
+// Guard::value() builds the row field by field (strings constructed in place): every field
+// must come back equal, as through value_into() and the view.
+TEST_CASE("view: value(), value_into() and to_owned() of a stored row equal what was put", "[view]") {
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), netabase::options{.durability = netabase::durability::no_sync}};
+    Lead lead{9, 1, 2, -0.5, Pixel{7, 8}, {1, 2, 3}, std::string(300, 'x'), 4, false, 5};
+    store.write([&](auto& txn) { txn.template open_tree<Lead>().put(lead); });
+    auto txn = store.begin_read();
+    auto g = txn.open_tree<Lead>().get(9);
+    REQUIRE(g.has_value());
+    CHECK(g->value() == lead);
+    Lead into{};
+    g->value_into(into);
+    CHECK(into == lead);
+    CHECK(g->view().to_owned() == lead);
 }
 
 }  // namespace view_test

@@ -276,6 +276,30 @@ using uint_of_size = std::conditional_t<
     N == 1, std::uint8_t,
     std::conditional_t<N == 2, std::uint16_t, std::conditional_t<N == 4, std::uint32_t, std::uint64_t>>>;
 
+
+// Scalars whose every bit pattern is a value (integers, floats, enums with a fixed underlying
+// type), at most 8 bytes: read with one load once their bytes are known to be there.
+template <class T>
+inline constexpr bool plain_scalar_v = [] {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::integer || k == kind::floating)
+        return !std::is_same_v<T, long double> && sizeof(T) <= 8 && fixed_size<T>() == sizeof(T);
+    else if constexpr (k == kind::enumeration)
+        return sizeof(T) <= 8;
+    else
+        return false;
+}();
+
+template <class T>
+[[gnu::always_inline]] inline T load_scalar(const std::byte* p) noexcept {
+    if constexpr (std::is_enum_v<T>)
+        return static_cast<T>(load_scalar<std::underlying_type_t<T>>(p));
+    else if constexpr (std::is_floating_point_v<T>)
+        return std::bit_cast<T>(load_le<uint_of_size<sizeof(T)>>(p));
+    else
+        return static_cast<T>(load_le<uint_of_size<sizeof(T)>>(p));
+}
+
 }  // namespace detail
 
 // Reads encoded bytes; every read is bounds-checked and a short or malformed input throws
@@ -452,7 +476,10 @@ void decode_value(reader& r, T& out) {
     } else if constexpr (k == kind::string) {
         std::size_t n = read_count<char>(r);
         auto s = r.read_bytes(n);
-        out.assign(reinterpret_cast<const char*>(s.data()), n);
+        if (out.capacity() < n)  // a fresh string: constructing is cheaper than assign's general path
+            out = T(reinterpret_cast<const char*>(s.data()), n);
+        else
+            out.assign(reinterpret_cast<const char*>(s.data()), n);
     } else if constexpr (k == kind::vector) {
         using E = typename T::value_type;
         std::size_t n = read_count<E>(r);
@@ -615,8 +642,8 @@ void encode_row(buffer& out, const M& m, bool checksum = false) {
     }
 }
 
-// A reader over the fields of a stored value, after checking its version and checksum.
-inline reader open_row(std::span<const std::byte> bytes) {
+// open_row's rare cases: a checksum to verify, or a value it cannot read.
+[[gnu::noinline]] inline reader open_row_checked(std::span<const std::byte> bytes) {
     if (bytes.empty()) [[unlikely]]
         throw_corrupt("an empty value has no encoding version");
     auto v = static_cast<std::uint8_t>(bytes[0]);
@@ -624,21 +651,57 @@ inline reader open_row(std::span<const std::byte> bytes) {
     if (version != encoding_version) [[unlikely]]
         throw_corrupt("encoding version " + std::to_string(version) + " is not one this build reads (" +
                       std::to_string(encoding_version) + ")");
-    if (v & checksum_flag) {
-        if (bytes.size() < 5) [[unlikely]]
-            throw_corrupt("a checksummed value is too short for its checksum");
-        std::size_t body = bytes.size() - 4;
-        auto stored = load_le<std::uint32_t>(bytes.data() + body);
-        if (crc32c(bytes.data(), body) != stored) [[unlikely]]
-            throw_corrupt("checksum mismatch: the stored bytes changed since they were written");
-        return reader(bytes.data() + 1, bytes.data() + body);
-    }
-    return reader(bytes.data() + 1, bytes.data() + bytes.size());
+    if (bytes.size() < 5) [[unlikely]]
+        throw_corrupt("a checksummed value is too short for its checksum");
+    std::size_t body = bytes.size() - 4;
+    auto stored = load_le<std::uint32_t>(bytes.data() + body);
+    if (crc32c(bytes.data(), body) != stored) [[unlikely]]
+        throw_corrupt("checksum mismatch: the stored bytes changed since they were written");
+    return reader(bytes.data() + 1, bytes.data() + body);
+}
+
+// A reader over the fields of a stored value, after checking its version and checksum.
+inline reader open_row(std::span<const std::byte> bytes) {
+    if (!bytes.empty() && bytes[0] == std::byte{encoding_version}) [[likely]]
+        return reader(bytes.data() + 1, bytes.data() + bytes.size());
+    return open_row_checked(bytes);
 }
 
 inline void expect_end(const reader& r) {
     if (r.remaining() != 0) [[unlikely]]
         throw_corrupt(std::to_string(r.remaining()) + " bytes left over after the last field");
+}
+
+// A new T read from r: aggregates are built field by field in place (braced initialisation
+// runs left to right, the order fields are stored), so an owned copy of a row constructs each
+// string once instead of default-constructing it and assigning.
+template <class T>
+T decode_new(reader& r) {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::string) {
+        std::size_t n = read_count<char>(r);
+        auto s = r.read_bytes(n);
+        return T(reinterpret_cast<const char*>(s.data()), n);
+    } else if constexpr (k == kind::integer || k == kind::floating) {
+        return decode_scalar<T>(r);
+    } else if constexpr (k == kind::aggregate && std::is_move_constructible_v<T>) {
+        return [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return T{decode_new<boost::pfr::tuple_element_t<I, T>>(r)...};
+        }
+        (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+    } else {
+        T v{};
+        decode_value(r, v);
+        return v;
+    }
+}
+
+template <class M>
+M decode_row_new(std::span<const std::byte> bytes) {
+    reader r = open_row(bytes);
+    M m = decode_new<M>(r);
+    expect_end(r);
+    return m;
 }
 
 template <class M>

@@ -66,9 +66,12 @@ public:
 
     // An owned copy of the row.
     M value() const {
-        M m{};
-        value_into(m);
-        return m;
+        life_.check_fresh("a netabase::Guard");
+        try {
+            return detail::decode_row_new<M>(value_);
+        } catch (const error& e) {
+            detail::rethrow_corrupt<M>(e, *table_, key_);
+        }
     }
 
     // Decodes into an existing object, reusing its strings' and vectors' capacity.

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 namespace netabase {
 
@@ -45,6 +46,35 @@ std::size_t field_index(T M::*member) {
     });
     return found;
 }
+
+// The position of the field `Member` points to, at compile time: the address of each field
+// of a declared-only object is compared with the member's (no object is ever read; this is
+// how Boost.PFR names fields). N if Member is not one of M's fields.
+template <class T>
+extern const T fake_object;
+
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wundefined-var-template"
+#endif
+template <class M, auto Member>
+consteval std::size_t member_index() {
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+        std::size_t found = sizeof...(I);
+        if constexpr (requires { fake_object<M>.*Member; }) {
+            const void* target = &(fake_object<M>.*Member);
+            ((found == sizeof...(I) && static_cast<const void*>(&boost::pfr::get<I>(fake_object<M>)) == target
+                  ? (found = I, 0)
+                  : 0),
+             ...);
+        }
+        return found;
+    }
+    (std::make_index_sequence<boost::pfr::tuple_size_v<M>>{});
+}
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 // A key that is one field of the model.
 template <class M, class T>

@@ -61,6 +61,7 @@ struct scan_spec {
     bool through_index = false;
     bool reverse = false;
     bool empty = false;  // a bound too large to be stored: nothing can match
+    bool dups = false;   // the duplicates of key lo in a DUPSORT database: MDB_SET, then MDB_NEXT_DUP
     bool has_lo = false;
     upper_kind upper = upper_kind::none;
     key_bytes lo;  // keys >= lo
@@ -116,7 +117,7 @@ public:
         iterator& operator++() {
             life_.check_open("a netabase::Rows iterator");
             MDB_val k, v;
-            settle(cur_.move(k, v, reverse_ ? MDB_PREV : MDB_NEXT), k, v);
+            settle(cur_.move(k, v, step_), k, v);
             return *this;
         }
         void operator++(int) { ++*this; }
@@ -141,6 +142,8 @@ public:
               upper_(spec.upper),
               lo_(&spec.lo),
               hi_(&spec.hi),
+              check_(spec.dups ? bound_check::none : check_of(spec)),
+              step_(spec.dups ? (spec.reverse ? MDB_PREV_DUP : MDB_NEXT_DUP) : (spec.reverse ? MDB_PREV : MDB_NEXT)),
               life_(detail::stamp::of(src.core->life)) {
             src.core->live();
             if (spec.empty) return;
@@ -150,6 +153,11 @@ public:
         }
 
         bool start(MDB_val& k, MDB_val& v) {
+            if (step_ == MDB_NEXT_DUP || step_ == MDB_PREV_DUP) {
+                k = detail::to_val(lo_->span());
+                if (!cur_.move(k, v, MDB_SET_KEY)) return false;
+                return step_ == MDB_NEXT_DUP || cur_.move(k, v, MDB_LAST_DUP);
+            }
             if (!reverse_) {
                 if (!has_lo_) return cur_.move(k, v, MDB_FIRST);
                 k = detail::to_val(lo_->span());
@@ -169,20 +177,43 @@ public:
             return cur_.move(k, v, MDB_LAST);
         }
 
+        // Takes the entry the cursor landed on, or ends the walk. Inline: it runs once per row.
         void settle(bool found, const MDB_val& k, const MDB_val& v) {
-            done_ = true;
-            if (!found) return;
             auto key = detail::to_span(k);
-            if (upper_ == detail::upper_kind::prefix && !detail::starts_with(key, hi_->span())) return;
-            if (!reverse_ && upper_ == detail::upper_kind::before && detail::compare(key, hi_->span()) >= 0) return;
-            if (reverse_ && has_lo_ && detail::compare(key, lo_->span()) < 0) return;
-            done_ = false;
-            if (!through_index_) {
-                key_ = key;
-                row_ = detail::to_span(v);
+            if (!found || (check_ != bound_check::none && past_bound(key))) [[unlikely]] {
+                done_ = true;
                 return;
             }
-            MDB_val pk = v, row;
+            done_ = false;
+            key_ = key;
+            row_ = detail::to_span(v);
+            if (through_index_) look_up_row();
+        }
+
+        bool past_bound(std::span<const std::byte> key) const noexcept {
+            switch (check_) {
+                case bound_check::before: return detail::compare(key, hi_->span()) >= 0;
+                case bound_check::prefix: return !detail::starts_with(key, hi_->span());
+                case bound_check::below: return detail::compare(key, lo_->span()) < 0;
+                case bound_check::prefix_or_below:
+                    return !detail::starts_with(key, hi_->span()) || detail::compare(key, lo_->span()) < 0;
+                case bound_check::none: break;
+            }
+            return false;
+        }
+
+        // What each step must check: the bound the walk runs towards (a walk starts at the other).
+        enum class bound_check : unsigned char { none, before, prefix, below, prefix_or_below };
+        static bound_check check_of(const detail::scan_spec& s) noexcept {
+            bool prefix = s.upper == detail::upper_kind::prefix;
+            if (!s.reverse) return prefix ? bound_check::prefix : s.upper == detail::upper_kind::before ? bound_check::before : bound_check::none;
+            if (s.has_lo) return prefix ? bound_check::prefix_or_below : bound_check::below;
+            return prefix ? bound_check::prefix : bound_check::none;
+        }
+
+        // An index entry: its value is the primary key of the row to show.
+        void look_up_row() {
+            MDB_val pk = detail::to_val(row_), row;
             int rc = detail::mdb::get(core_->txn, primary_, &pk, &row);
             if (rc == MDB_NOTFOUND) [[unlikely]]
                 throw error(errc::corrupt_value,
@@ -202,6 +233,8 @@ public:
         detail::upper_kind upper_ = detail::upper_kind::none;
         const detail::key_bytes* lo_ = nullptr;
         const detail::key_bytes* hi_ = nullptr;
+        bound_check check_ = bound_check::none;
+        MDB_cursor_op step_ = MDB_NEXT;
         detail::pooled_cursor cur_;
         std::span<const std::byte> key_, row_;
         [[no_unique_address]] detail::stamp life_;
@@ -386,6 +419,7 @@ public:
             s.has_lo = true;
             s.hi = s.lo;
             s.upper = detail::upper_kind::prefix;  // keys of one type are prefix-free
+            s.dups = !info().unique;  // walk the key's duplicates only: no bound to check per row
         } else {
             s.empty = true;
         }
@@ -510,12 +544,17 @@ public:
     std::optional<Guard<M>> get(const lookup_type& k) const {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core()->env->max_key_size()) return std::nullopt;
+        detail::txn_core* c = core();
+        if (kb.size() > c->env->max_key_size()) return std::nullopt;
         // A cursor, not mdb_get, so that the guard's key is LMDB's copy and not kb.
-        detail::pooled_cursor c(core(), table_->dbi);
         MDB_val key = detail::to_val(kb.span()), row;
-        if (!c.move(key, row, MDB_SET_KEY)) return std::nullopt;
-        return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
+        if (MDB_cursor* cur = c->lookup_cursor(table_->dbi)) [[likely]] {
+            if (!detail::cursor_move(cur, key, row, MDB_SET_KEY)) return std::nullopt;
+        } else {
+            detail::pooled_cursor pc(c, table_->dbi);  // every cache slot holds an iterator's cursor
+            if (!pc.move(key, row, MDB_SET_KEY)) return std::nullopt;
+        }
+        return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(c->life));
     }
 
     bool contains(const lookup_type& k) const { return get(k).has_value(); }

@@ -17,6 +17,7 @@
 #include <boost/pfr/tuple_size.hpp>
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -93,6 +94,8 @@ class sequence_view {
 public:
     using value_type = detail::borrowed_t<E>;
     static constexpr bool random_access = detail::is_fixed_element_v<E>;
+    // Integers, floats and enums: each element is one load (the run was checked when made).
+    static constexpr bool plain_scalar = detail::plain_scalar_v<E>;
 
     sequence_view() = default;
     sequence_view(const std::byte* data, const std::byte* end, std::size_t count, detail::stamp life = {}) noexcept
@@ -107,8 +110,12 @@ public:
             throw error(errc::invalid_argument, "sequence_view index " + std::to_string(i) + " out of range (size " +
                                                     std::to_string(count_) + ")");
         life_.check_fresh("a netabase::sequence_view");
-        reader r(data_ + i * detail::fixed_size<E>(), end_);
-        return detail::stamp_view(detail::read_borrowed<E>(r), life_);
+        if constexpr (plain_scalar) {
+            return detail::load_scalar<E>(data_ + i * sizeof(E));
+        } else {
+            reader r(data_ + i * detail::fixed_size<E>(), end_);
+            return detail::stamp_view(detail::read_borrowed<E>(r), life_);
+        }
     }
 
     class iterator {
@@ -126,8 +133,12 @@ public:
 
         value_type operator*() const {
             life_.check_fresh("a netabase::sequence_view iterator");
-            reader r(p_, end_);
-            return detail::stamp_view(detail::read_borrowed<E>(r), life_);
+            if constexpr (plain_scalar) {
+                return detail::load_scalar<E>(p_);  // the run was bounds-checked when the view was made
+            } else {
+                reader r(p_, end_);
+                return detail::stamp_view(detail::read_borrowed<E>(r), life_);
+            }
         }
         iterator& operator++() {
             if constexpr (random_access) {
@@ -235,25 +246,17 @@ public:
     detail::borrowed_t<boost::pfr::tuple_element_t<I, M>> get() const {
         static_assert(I < N, "netabase: View::get<I>(): the model has fewer fields");
         life_.check_fresh("a netabase::View");
-        reader r = at(I);
-        return stamped(detail::read_borrowed<boost::pfr::tuple_element_t<I, M>>(r));
+        return field<I>();
     }
 
     // The field `member` points to: view.get<&User::email>().
     template <auto Member>
     requires std::is_member_object_pointer_v<decltype(Member)>
     auto get() const {
-        using T = std::remove_cvref_t<decltype(std::declval<const M&>().*Member)>;
-        constexpr std::size_t same_type = count_of<T>();
-        static_assert(same_type > 0, "netabase: View::get<&M::field>(): not a field of this model");
+        constexpr std::size_t index = detail::member_index<M, Member>();
+        static_assert(index < N, "netabase: View::get<&M::field>(): not a field of this model");
         life_.check_fresh("a netabase::View");
-        std::size_t index;
-        if constexpr (same_type == 1)
-            index = first_of<T>();
-        else
-            index = cached_index<Member>();  // several fields share the type: ask by address, once
-        reader r = at(index);
-        return stamped(detail::read_borrowed<T>(r));
+        return field<index>();
     }
 
     // An owned copy of the whole model.
@@ -283,49 +286,98 @@ private:
         return detail::stamp_view(std::move(v), life_);
     }
 
-    template <class T>
-    static constexpr std::size_t count_of() {
-        return []<std::size_t... I>(std::index_sequence<I...>) {
-            return (std::size_t{0} + ... + (std::is_same_v<boost::pfr::tuple_element_t<I, M>, T> ? 1 : 0));
-        }
-        (std::make_index_sequence<N>{});
-    }
-    template <class T>
-    static constexpr std::size_t first_of() {
-        std::size_t found = N;
+    // Fields [0, P) have a fixed encoded size, so their offsets are constants; only fields
+    // past them are found by walking (which checks what it skips), and their offsets are
+    // cached as the walk goes.
+    static constexpr std::size_t P = [] {
+        std::size_t p = 0;
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((found == N && std::is_same_v<boost::pfr::tuple_element_t<I, M>, T> ? (found = I, 0) : 0), ...);
+            bool fixed = true;
+            // A bool field ends the prefix: walking past one checks that it holds 0 or 1.
+            ((fixed = fixed && detail::is_fixed_element_v<boost::pfr::tuple_element_t<I, M>> &&
+                      detail::kind_v<boost::pfr::tuple_element_t<I, M>> != detail::kind::boolean,
+              p += fixed ? 1 : 0),
+             ...);
         }
         (std::make_index_sequence<N>{});
-        return found;
-    }
-    template <auto Member>
-    static std::size_t cached_index() {
-        static const std::size_t index = detail::field_index(Member);
-        return index;
+        return p;
+    }();
+    static constexpr std::array<std::uint32_t, P + 1> fixed_offsets = [] {
+        std::array<std::uint32_t, P + 1> o{};
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((o[I + 1] = o[I] + static_cast<std::uint32_t>(detail::fixed_size<boost::pfr::tuple_element_t<I, M>>())),
+             ...);
+        }
+        (std::make_index_sequence<P>{});
+        return o;
+    }();
+
+    template <std::size_t I>
+    detail::borrowed_t<boost::pfr::tuple_element_t<I, M>> field() const {
+        using T = boost::pfr::tuple_element_t<I, M>;
+        if constexpr (I < P) {
+            // A constant offset: one bounds check, then the read (whose own checks fold away).
+            constexpr std::size_t at = fixed_offsets[I], size = detail::fixed_size<T>();
+            if (bytes_.size() < at + size) [[unlikely]]
+                detail::throw_corrupt("a field", size, bytes_.size() > at ? bytes_.size() - at : 0);
+            if constexpr (detail::plain_scalar_v<T>) {
+                return detail::load_scalar<T>(bytes_.data() + at);
+            } else {
+                reader r(bytes_.data() + at, bytes_.data() + at + size);
+                return stamped(detail::read_borrowed<T>(r));
+            }
+        } else if constexpr (detail::kind_v<T> == detail::kind::string) {
+            // The common variable-size field, read here so that it inlines: length, then bytes.
+            reader r = walk_to(I);
+            r.need(4, "a scalar");
+            std::size_t n = detail::load_le<std::uint32_t>(r.position());
+            if (n > r.remaining() - 4) [[unlikely]]
+                detail::throw_corrupt("a length prefix", n, r.remaining() - 4);
+            learn<I>(r.position() + 4 + n);
+            return std::string_view(reinterpret_cast<const char*>(r.position()) + 4, n);
+        } else {
+            reader r = walk_to(I);
+            auto v = stamped(detail::read_borrowed<T>(r));
+            learn<I>(r.position());
+            return v;
+        }
     }
 
-    using skipper = void (*)(reader&);
-    static constexpr std::array<skipper, N + 1> skippers = []<std::size_t... I>(std::index_sequence<I...>) {
-        return std::array<skipper, N + 1>{&detail::skip_value<boost::pfr::tuple_element_t<I, M>>..., nullptr};
+    // Reading field I (>= P) found where field I + 1 starts: remember it if it is the next one
+    // the cache lacks, so reading the fields in order never skips one it has just read.
+    template <std::size_t I>
+    void learn(const std::byte* next) const noexcept {
+        if constexpr (I + 1 < N)
+            if (known_ == I - P + 1) offsets_[known_++] = static_cast<std::uint32_t>(next - bytes_.data());
     }
-    (std::make_index_sequence<N>{});
 
-    // A reader at field i, walking (once) past the fields before it.
-    reader at(std::size_t i) const {
-        while (known_ <= i) {
-            reader r(bytes_.data() + offsets_[known_ - 1], bytes_.data() + bytes_.size());
-            skippers[known_ - 1](r);
+    // Skips field i (>= P): a chain of compile-time cases the compiler can inline.
+    static void skip_field(std::size_t i, reader& r) {
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            (void)((i == P + J ? (detail::skip_value<boost::pfr::tuple_element_t<P + J, M>>(r), true) : false) ||
+                   ...);
+        }
+        (std::make_index_sequence<N - P>{});
+    }
+
+    // A reader at field i >= P, walking (once) past the variable-size fields before it.
+    reader walk_to(std::size_t i) const {
+        const std::byte* end = bytes_.data() + bytes_.size();
+        if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
+            detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
+        while (P + known_ <= i) {
+            reader r(bytes_.data() + offsets_[known_ - 1], end);
+            skip_field(P + known_ - 1, r);
             offsets_[known_] = static_cast<std::uint32_t>(r.position() - bytes_.data());
             ++known_;
         }
-        return reader(bytes_.data() + offsets_[i], bytes_.data() + bytes_.size());
+        return reader(bytes_.data() + offsets_[i - P], end);
     }
 
     std::span<const std::byte> bytes_;
     [[no_unique_address]] detail::stamp life_;
-    mutable std::uint32_t known_ = 1;  // offsets_[0, known_) are known
-    mutable std::array<std::uint32_t, N + 1> offsets_{};
+    mutable std::uint32_t known_ = 1;  // offsets_[j] (field P + j) is known for j < known_
+    mutable std::array<std::uint32_t, N - P + 1> offsets_{fixed_offsets[P]};
 };
 
 namespace detail {

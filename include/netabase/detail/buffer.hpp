@@ -64,6 +64,15 @@ struct key_bytes {
     std::size_t size = 0;
     std::byte data[buffer::inline_capacity];
 
+    key_bytes() noexcept = default;
+    // Copies the bytes in use only: a range's bounds are copied with it, and keys are short.
+    key_bytes(const key_bytes& o) noexcept : size(o.size) { std::memcpy(data, o.data, size); }
+    key_bytes& operator=(const key_bytes& o) noexcept {
+        size = o.size;
+        std::memmove(data, o.data, size);
+        return *this;
+    }
+
     std::span<const std::byte> span() const noexcept { return {data, size}; }
     void assign(std::span<const std::byte> s) noexcept {  // callers check s.size() first
         size = s.size() <= sizeof data ? s.size() : sizeof data;

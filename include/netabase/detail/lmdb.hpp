@@ -12,10 +12,12 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -37,11 +39,39 @@ inline std::span<const std::byte> to_span(const MDB_val& v) noexcept {
     return {static_cast<const std::byte*>(v.mv_data), v.mv_size};
 }
 
-inline int compare(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+[[gnu::noinline]] inline int compare_bytes(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
     std::size_t n = a.size() < b.size() ? a.size() : b.size();
     int c = n ? std::memcmp(a.data(), b.data(), n) : 0;
     if (c != 0) return c;
     return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+}
+
+// Byte order, as LMDB sorts keys. Keys of 8 or 4 bytes (integer keys) compare inline, as the
+// big-endian integers they are: range scans make one comparison per row.
+[[gnu::always_inline]] inline int compare(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+    if (a.size() == b.size()) {
+        if (a.size() == 8) {
+            std::uint64_t x, y;
+            std::memcpy(&x, a.data(), 8);
+            std::memcpy(&y, b.data(), 8);
+            if constexpr (std::endian::native == std::endian::little) {
+                x = __builtin_bswap64(x);
+                y = __builtin_bswap64(y);
+            }
+            return x < y ? -1 : (x > y ? 1 : 0);
+        }
+        if (a.size() == 4) {
+            std::uint32_t x, y;
+            std::memcpy(&x, a.data(), 4);
+            std::memcpy(&y, b.data(), 4);
+            if constexpr (std::endian::native == std::endian::little) {
+                x = __builtin_bswap32(x);
+                y = __builtin_bswap32(y);
+            }
+            return x < y ? -1 : (x > y ? 1 : 0);
+        }
+    }
+    return compare_bytes(a, b);
 }
 
 inline bool starts_with(std::span<const std::byte> s, std::span<const std::byte> prefix) noexcept {
@@ -70,6 +100,22 @@ struct cursor_cache {
 };
 
 class environment;
+
+// A lock for a critical section of a few instructions (a copy into or out of the reader
+// pool), where a mutex's system-call path would cost more than the work it guards.
+class spin_lock {
+public:
+    void lock() noexcept {
+        int spins = 0;
+        while (flag_.exchange(true, std::memory_order_acquire))
+            while (flag_.load(std::memory_order_relaxed))
+                if (++spins > 64) std::this_thread::yield();  // the holder may be descheduled
+    }
+    void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> flag_{false};
+};
 
 // How many transactions this thread has open on each environment: a resize of that
 // environment's map must not wait for them. A thread with more environments than slots is
@@ -112,9 +158,9 @@ public:
     environment& operator=(const environment&) = delete;
 
     ~environment() {
-        for (auto& r : pool_) {
-            r.cursors.close_all();
-            ::mdb_txn_abort(r.txn);
+        for (std::size_t i = 0; i < pool_size_; ++i) {
+            pool_[i].cursors.close_all();
+            ::mdb_txn_abort(pool_[i].txn);
         }
         ::mdb_env_close(env_);
     }
@@ -132,36 +178,42 @@ public:
 
     // Counts a transaction in; blocks while a resize is under way, unless this thread already
     // holds a transaction (the resize is waiting for that one, so waiting here would deadlock).
+    // Lock-free unless a resize is pending: a transaction announces itself in active_ and then
+    // looks at resizing_, a resize sets resizing_ and then waits for active_ to drain; with
+    // sequentially consistent atomics one of the two always sees the other.
     void enter() {
-        std::unique_lock lock(mu_);
-        if (this_thread_transactions.held(this) == 0) cv_.wait(lock, [&] { return !resizing_; });
-        ++active_;
-        ++this_thread_transactions.of(this);
+        int& mine = this_thread_transactions.of(this);
+        for (;;) {
+            active_.fetch_add(1);
+            if (!resizing_.load() || mine > 0 || this_thread_transactions.overflow > 0) break;
+            leave_count();  // a resize is waiting for active_ to drain: step aside until it is done
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return !resizing_.load(); });
+        }
+        ++mine;
     }
 
     void leave() noexcept {
-        std::lock_guard lock(mu_);
         --this_thread_transactions.existing(this);
-        if (--active_ == 0 && resizing_) cv_.notify_all();
+        leave_count();
     }
 
     // A reset read transaction from the pool, renewed (with the cursors it had), or a new one.
     MDB_txn* begin_read(cursor_cache& cursors) {
-        pooled_reader r;
+        enter();
+        MDB_txn* txn = nullptr;
         {
-            std::unique_lock lock(mu_);
-            if (this_thread_transactions.held(this) == 0) cv_.wait(lock, [&] { return !resizing_; });
-            ++active_;
-            ++this_thread_transactions.of(this);
-            if (!pool_.empty()) {
-                r = pool_.back();
-                pool_.pop_back();
+            std::lock_guard lock(pool_lock_);
+            if (pool_size_ > 0) {
+                --pool_size_;
+                txn = pool_[pool_size_].txn;
+                cursors = pool_[pool_size_].cursors;
             }
         }
-        int rc = r.txn ? ::mdb_txn_renew(r.txn) : mdb::txn_begin(env_, nullptr, MDB_RDONLY, &r.txn);
+        int rc = txn ? ::mdb_txn_renew(txn) : mdb::txn_begin(env_, nullptr, MDB_RDONLY, &txn);
         if (rc != 0) [[unlikely]] {
-            r.cursors.close_all();
-            if (r.txn) ::mdb_txn_abort(r.txn);
+            cursors.close_all();
+            if (txn) ::mdb_txn_abort(txn);
             leave();
             if (rc == MDB_MAP_RESIZED) {
                 resize(0);
@@ -174,17 +226,16 @@ public:
             }
             throw_lmdb(rc, "cannot begin a read transaction");
         }
-        cursors = r.cursors;
-        return r.txn;
+        return txn;
     }
 
     void end_read(MDB_txn* t, cursor_cache& cursors) noexcept {
         ::mdb_txn_reset(t);
         cursors.unready();
         {
-            std::lock_guard lock(mu_);
-            if (pool_.size() < pool_limit) {
-                pool_.push_back(pooled_reader{t, cursors});
+            std::lock_guard lock(pool_lock_);
+            if (pool_size_ < pool_limit) {
+                pool_[pool_size_++] = pooled_reader{t, cursors};
                 t = nullptr;
             }
         }
@@ -230,11 +281,11 @@ public:
                                             " must be resized, but this thread still holds a transaction; "
                                             "end it first");
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !resizing_; });
-        resizing_ = true;
-        cv_.wait(lock, [&] { return active_ == 0; });
+        cv_.wait(lock, [&] { return !resizing_.load(); });
+        resizing_.store(true);
+        cv_.wait(lock, [&] { return active_.load() == 0; });
         int rc = ::mdb_env_set_mapsize(env_, new_size);
-        resizing_ = false;
+        resizing_.store(false);
         cv_.notify_all();
         if (rc != 0) throw_lmdb(rc, "cannot resize the map of " + path_.string());
     }
@@ -348,7 +399,6 @@ private:
         }
         read_only_ = (cfg.flags & MDB_RDONLY) != 0;
         checksum_ = cfg.checksum;
-        pool_.reserve(pool_limit);  // end_read() is noexcept: its push_back must not allocate
         max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
         int dead = 0;
         ::mdb_reader_check(env_, &dead);  // slots left by killed processes
@@ -360,22 +410,31 @@ private:
     bool checksum_ = false;
     std::size_t max_key_ = 511;
 
-    std::mutex mu_;
+    void leave_count() noexcept {
+        if (active_.fetch_sub(1) == 1 && resizing_.load()) {
+            std::lock_guard lock(mu_);  // the resize checks active_ under mu_: no lost wake-up
+            cv_.notify_all();
+        }
+    }
+
+    std::mutex mu_;  // resizes only
     std::condition_variable cv_;
-    int active_ = 0;
-    bool resizing_ = false;
+    std::atomic<int> active_{0};
+    std::atomic<bool> resizing_{false};
     struct pooled_reader {
         MDB_txn* txn = nullptr;
         cursor_cache cursors;
     };
     static constexpr std::size_t pool_limit = 64;
-    std::vector<pooled_reader> pool_;
+    spin_lock pool_lock_;  // held for a copy in or out of pool_
+    std::size_t pool_size_ = 0;
+    std::array<pooled_reader, pool_limit> pool_{};
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
 };
 
 // Moves c; false at the end, throws on any other failure.
-inline bool cursor_move(MDB_cursor* c, MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+[[gnu::always_inline]] inline bool cursor_move(MDB_cursor* c, MDB_val& k, MDB_val& v, MDB_cursor_op op) {
     int rc = mdb::cursor_get(c, &k, &v, op);
     if (rc == MDB_NOTFOUND) return false;
     if (rc != 0) [[unlikely]]

@@ -57,7 +57,7 @@ struct txn_core {
         MDB_txn* t = live();
         for (auto& e : cursors.entries) {
             if (!e.cursor || e.dbi != dbi) continue;
-            if (::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
+            if (write && ::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
             MDB_cursor* c = std::exchange(e.cursor, nullptr);
             if (!e.ready) {
                 if (int rc = ::mdb_cursor_renew(t, c)) {
@@ -69,6 +69,35 @@ struct txn_core {
         }
         MDB_cursor* c = nullptr;
         check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+        return c;
+    }
+
+    // A cursor for one positioning call (a point get) that stays in the cache, so it costs no
+    // acquire/release; nullptr when the cache has no entry for dbi and no room for one. In a
+    // read transaction it is renewed first: an unpositioned cursor's MDB_SET_KEY is one plain
+    // descent, where a positioned one first compares the key with its current page's ends.
+    MDB_cursor* lookup_cursor(MDB_dbi dbi) {
+        MDB_txn* t = live();
+        cursor_cache::entry* free_slot = nullptr;
+        for (auto& e : cursors.entries) {
+            if (!e.cursor) {
+                if (!free_slot) free_slot = &e;
+                continue;
+            }
+            if (e.dbi != dbi) continue;
+            if (write) {
+                if (::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
+            } else if (int rc = ::mdb_cursor_renew(t, e.cursor)) [[unlikely]] {
+                ::mdb_cursor_close(std::exchange(e.cursor, nullptr));
+                throw_lmdb(rc, "mdb_cursor_renew");
+            }
+            e.ready = true;
+            return e.cursor;
+        }
+        if (!free_slot) return nullptr;
+        MDB_cursor* c = nullptr;
+        check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+        *free_slot = cursor_cache::entry{dbi, c, true};
         return c;
     }
 
