@@ -40,6 +40,8 @@ struct txn_core {
     bool write = false;
     bool failed = false;    // an LMDB call failed mid-operation: commit() must refuse
     bool map_full = false;  // that failure was MDB_MAP_FULL: store.write() grows and retries
+    bool interrupted = false;  // failed because an exception stopped a write part way, not LMDB
+    std::uint64_t writes = 0;  // puts and removes so far (lets update() see that fn wrote)
     lifetime_owner life;
     cursor_cache cursors;
 
@@ -50,7 +52,17 @@ struct txn_core {
     }
 
     // Every put and remove: guards and views taken before it may point at moved pages.
-    void wrote() noexcept { life.wrote(); }
+    void wrote() noexcept {
+        life.wrote();
+        ++writes;
+    }
+
+    // An exception (not an LMDB error) left a write half-applied: commit() must refuse.
+    void interrupt() noexcept {
+        if (!write || failed) return;  // an LMDB failure already said why
+        failed = true;
+        interrupted = true;
+    }
 
     // A cursor on dbi from the cache, or a new one.
     MDB_cursor* acquire_cursor(MDB_dbi dbi) {
