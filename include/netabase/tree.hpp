@@ -16,9 +16,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <span>
@@ -660,7 +663,8 @@ public:
         if (rc) core.fail(rc, "update: row lookup failed", table_->name);
         key = detail::to_val(kb.span());
 
-        M m{};
+        scratch_lease lease(table_);
+        M& m = lease.get();
         Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(m);  // corrupt: throws, nothing written
         std::array<index_change, N> ch;
         detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
@@ -672,7 +676,7 @@ public:
         fn(m);
         detail::buffer check;
         detail::encode_key(check, pk_of(m));
-        if (detail::compare(kb.span(), check.span()) != 0)
+        if (!same_key<key_type>(kb.span(), check.span())) [[unlikely]]
             throw error(errc::invalid_argument,
                         "update() of table '" + table_->name + "' changed the primary key from " +
                             detail::describe_key(k) + " to " + detail::describe_key(pk_of(m)) +
@@ -692,7 +696,7 @@ public:
             const detail::index_state& ix = table_->indexes[i];
             index_change& x = ch[i];
             encode_keys(sec, m, x.now, &x.now_items, &ix, true);
-            x.changed = detail::compare(x.now.span(), x.was.span()) != 0;
+            x.changed = keys_changed(sec, x);
             if (ix.unique && x.changed) check_unique_all(sec, t, ix, x, kb.span(), m);
         });
 
@@ -703,7 +707,8 @@ public:
         core.wrote();
         if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
             core.fail(rc, "update: put failed", table_->name);
-        move_entries(t, ch, key, true, false);
+        if (std::any_of(ch.begin(), ch.end(), [](const index_change& x) { return x.changed; }))
+            move_entries(t, ch, key, true, false);
         return true;
     }
 
@@ -783,8 +788,13 @@ private:
 
     void check_size(const detail::buffer& kb, const detail::index_state* ix, const auto& key) const {
         if (kb.size() > core()->env->max_key_size()) [[unlikely]]
-            detail::throw_key_too_large(kb.size(), core()->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
-                                        detail::describe_key(key));
+            key_too_large(kb, ix, key);
+    }
+    template <class K>
+    [[noreturn, gnu::cold, gnu::noinline]] void key_too_large(const detail::buffer& kb, const detail::index_state* ix,
+                                                               const K& key) const {
+        detail::throw_key_too_large(kb.size(), core()->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
+                                    detail::describe_key(key));
     }
 
     // One index's entries for one row, before and after a write.
@@ -805,6 +815,46 @@ private:
             return detail::compare(item(b, a), key) < 0;
         });
         return it != items.end() && detail::compare(item(b, *it), k) == 0;
+    }
+
+    // Whether two encoded keys of type K are equal. For a fixed-size K both are that long, and
+    // the comparison is a constant-size memcmp the compiler inlines.
+    template <class K>
+    static bool same_key(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+        constexpr std::size_t n = detail::fixed_size<K>();
+        if constexpr (n != 0 && n <= 32)
+            return std::memcmp(a.data(), b.data(), n) == 0;
+        else
+            return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+    }
+
+    // Whether one index's keys changed between x.was and x.now.
+    template <class Sec>
+    static bool keys_changed(const Sec&, const index_change& x) noexcept {
+        using S = std::remove_cvref_t<decltype(std::declval<const Sec&>().key)>;
+        if constexpr (S::multi)
+            return !same_key<std::string>(x.now.span(), x.was.span());  // the whole run of keys, any size
+        else
+            return !same_key<typename S::value_type>(x.now.span(), x.was.span());
+    }
+
+    // Whether encoded primary key a sorts after b (put_many's append test). A big-endian
+    // unsigned load for 1, 2, 4 and 8-byte keys.
+    static bool pk_after(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+        constexpr std::size_t n = detail::fixed_size<key_type>();
+        if constexpr (n == 1 || n == 2 || n == 4 || n == 8) {
+            using U = detail::uint_of_size<n>;
+            U x, y;
+            std::memcpy(&x, a.data(), n);
+            std::memcpy(&y, b.data(), n);
+            if constexpr (std::endian::native == std::endian::little) {
+                x = detail::byteswap(x);
+                y = detail::byteswap(y);
+            }
+            return x > y;
+        } else {
+            return detail::compare(a, b) > 0;
+        }
     }
 
     // Encodes every key the row has in this index: one, or one per distinct element.
@@ -903,6 +953,35 @@ private:
         }
     }
 
+    // update()'s row object: the table's scratch model (warm capacity: decoding into it does
+    // not allocate once its strings and vectors have grown), or a fresh one when an update
+    // further up this thread's stack holds it.
+    class scratch_lease {
+    public:
+        explicit scratch_lease(const detail::table_state<N>* t) {
+            if (t->scratch_busy) {
+                own_ = std::make_unique<M>();
+                m_ = own_.get();
+                return;
+            }
+            if (!t->scratch) t->scratch = std::make_shared<M>();
+            t->scratch_busy = true;
+            table_ = t;
+            m_ = static_cast<M*>(t->scratch.get());
+        }
+        scratch_lease(const scratch_lease&) = delete;
+        scratch_lease& operator=(const scratch_lease&) = delete;
+        ~scratch_lease() {
+            if (table_) table_->scratch_busy = false;
+        }
+        M& get() noexcept { return *m_; }
+
+    private:
+        const detail::table_state<N>* table_ = nullptr;
+        std::unique_ptr<M> own_;
+        M* m_ = nullptr;
+    };
+
     // ---- what the model's keys allow, known at compile time ----------------------------
 
     static constexpr bool has_unique_key() {
@@ -964,10 +1043,15 @@ private:
         for (const M& m : rows) {
             kb.clear();
             detail::encode_key(kb, pk_of(m));
-            bool past_end = !have_last || detail::compare(kb.span(), last.span()) > 0;
-            write_row(m, past_end ? write_mode::append : write_mode::upsert);
+            bool past_end = !have_last || pk_after(kb.span(), last.span());
+            write_row(m, past_end ? write_mode::append : write_mode::upsert, kb);
             if (past_end) {  // write_row has checked the size
-                last.assign(kb.span());
+                if constexpr (detail::fixed_size<key_type>() != 0) {
+                    last.size = detail::fixed_size<key_type>();
+                    std::memcpy(last.data, kb.data(), detail::fixed_size<key_type>());
+                } else {
+                    last.assign(kb.span());
+                }
                 have_last = true;
             }
             ++n;
@@ -980,10 +1064,14 @@ private:
     // B-tree descent, and an existing key hands back its old value (for the index keys it
     // had) with the cursor on it, to overwrite in place.
     bool write_row(const M& m, write_mode mode) {
-        detail::txn_core& core = *this->core();
-        MDB_txn* t = core.live();
         detail::buffer kb;
         detail::encode_key(kb, pk_of(m));
+        return write_row(m, mode, kb);
+    }
+    // kb: the row's primary key, encoded.
+    bool write_row(const M& m, write_mode mode, const detail::buffer& kb) {
+        detail::txn_core& core = *this->core();
+        MDB_txn* t = core.live();
         check_size(kb, nullptr, pk_of(m));
         MDB_val key = detail::to_val(kb.span());
         detail::buffer& rowbuf = core.env->row_buffer;
@@ -1041,7 +1129,10 @@ private:
             // The old row (nothing written yet, so its bytes are still valid): its index keys,
             // or, when it does not decode, a purge of whatever entries point at its key.
             bool decoded = old_keys(detail::to_span(old), ch);
-            for (index_change& x : ch) x.changed = !decoded || detail::compare(x.now.span(), x.was.span()) != 0;
+            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                index_change& x = ch[decltype(pos)::value];
+                x.changed = !decoded || keys_changed(sec, x);
+            });
             key = detail::to_val(kb.span());
             if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
                 core.fail(rc, "put failed", table_->name);

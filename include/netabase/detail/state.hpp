@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,11 @@ struct table_state {
     MDB_dbi dbi = 0;
     std::string name;
     std::array<index_state, N> indexes{};
+    // Tree::update's decode target (a model object), kept so that its strings and vectors keep
+    // their capacity from one call to the next. Only a write transaction touches it, and a
+    // store runs one at a time; a reentrant update (fn updating the same table) gets its own.
+    mutable std::shared_ptr<void> scratch;
+    mutable bool scratch_busy = false;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_finished() {
