@@ -533,6 +533,56 @@ TEST_CASE("codec: golden bytes of a small model", "[codec][golden]") {
     CHECK(netabase::decode<Small>(expected) == s);
 }
 
+// Every field a scalar, a string or a vector of scalars: encode_row sizes the row and writes it
+// in one pass. The bytes must be exactly the field-by-field encoding's.
+struct FlatAll {
+    std::uint8_t u8;
+    std::int16_t i16;
+    std::uint32_t u32;
+    std::int64_t i64;
+    float f;
+    double d;
+    bool flag;
+    Level level;
+    char c;
+    std::string text;
+    std::vector<std::uint16_t> shorts;
+    std::vector<double> doubles;
+    std::vector<std::uint8_t> raw;
+};
+
+TEST_CASE("codec: the one-pass encoding of a flat model is the field-by-field encoding", "[codec][golden]") {
+    static_assert(netabase::detail::flat_model<FlatAll>());
+    const FlatAll values[] = {
+        FlatAll{},
+        FlatAll{0xfe, -2, 0x01020304u, -5, -0.0f, 1e300, true, Level::low, 'z', std::string("a\0b", 3),
+                {1, 0xffff}, {-1.5, 2.25}, {0, 7, 255}},
+        FlatAll{1, 2, 3, 4, 5.0f, 6.0, false, Level::low, '\0', std::string(300, 'x'), {}, {0.0}, {}},
+    };
+    for (bool checksum : {false, true}) {
+        for (const FlatAll& v : values) {
+            netabase::detail::buffer fast, slow;
+            netabase::detail::encode_row(fast, v, checksum);
+            slow.push(std::byte{static_cast<std::uint8_t>(netabase::encoding_version |
+                                                          (checksum ? netabase::checksum_flag : 0))});
+            netabase::writer w(slow);
+            boost::pfr::for_each_field(v, [&](const auto& f) { netabase::detail::encode_value(w, f); });
+            if (checksum) {
+                std::uint32_t crc = netabase::detail::crc32c(slow.data(), slow.size());
+                netabase::detail::store_le(slow.extend(4), crc);
+            }
+            std::vector<std::byte> a(fast.data(), fast.data() + fast.size()), b(slow.data(), slow.data() + slow.size());
+            INFO("checksum " << checksum << ", one pass: " << hex(a) << "\nfield by field: " << hex(b));
+            CHECK(a == b);
+            FlatAll back{};
+            netabase::detail::decode_row(fast.span(), back);
+            CHECK(back.text == v.text);
+            CHECK(back.doubles == v.doubles);
+            CHECK(back.level == v.level);
+        }
+    }
+}
+
 TEST_CASE("codec: golden bytes of a model with optionals, bools, enums, durations", "[codec][golden]") {
     const Pinned p{-2,   1.0, std::string("ok"), std::nullopt, {true, false, true}, Color::blue, std::chrono::milliseconds{258},
                    {7, -1}, {0x0102, 0xfffe}, Point{1, -1}};

@@ -190,6 +190,10 @@ const char* call_name(call c) {
             return "cursor_open";
         case call::cursor_get:
             return "cursor_get";
+        case call::cursor_put:
+            return "cursor_put";
+        case call::cursor_del:
+            return "cursor_del";
         case call::txn_begin:
             return "txn_begin";
         case call::txn_commit:
@@ -621,7 +625,9 @@ TEST_CASE("faults: store.write(fn) grows the map and runs fn again when a write 
     for (std::size_t n = 1; n <= counter.total; ++n) {
         call kind = counter.seen[n - 1];
         // The calls that can run out of map space: writes and commits (nested ones included).
-        if (kind != call::put && kind != call::del && kind != call::drop && kind != call::txn_commit) continue;
+        if (kind != call::put && kind != call::del && kind != call::drop && kind != call::cursor_put &&
+            kind != call::cursor_del && kind != call::txn_commit)
+            continue;
         INFO("call " << n << " of " << counter.total << " (" << call_name(kind) << ") fails with MDB_MAP_FULL");
         auto store = Store::temporary(small);
         seed(store);

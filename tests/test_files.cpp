@@ -759,6 +759,84 @@ TEST_CASE("files: a corrupt row can be replaced or removed without clear()", "[f
     CHECK(rep.ok());
 }
 
+TEST_CASE("files: a row whose indexed field is corrupt is replaced or removed exactly, and update refuses it",
+          "[files][corrupt]") {
+    // No checksum: the damage is found by decoding. It hits the length prefix of the indexed
+    // field itself, so the old index key cannot be read: put and remove must find the row's
+    // index entries by scanning (and leave none behind), update must refuse without writing.
+    netabase_test::temp_dir tmp;
+    const fs::path dir = tmp / "db";
+    write_docs(dir, false);
+    const Doc seven = make_doc(7);
+    patch(dir, seven.label, [&](std::string& bytes, std::size_t at) {
+        std::size_t title_len = at - 4 - seven.title.size() - 4;  // id | title len | title | label len | label
+        REQUIRE(load_u32(bytes, title_len) == seven.title.size());
+        store_u32(bytes, title_len, 0xfffffff0u);
+    });
+    netabase::Store<SDoc> store{dir};
+    REQUIRE(store.verify().problems.size() == 1);
+    store.read([&](netabase::ReadTransaction<SDoc>& txn) {
+        auto docs = txn.open_tree<Doc>();
+        auto e = error_of([&] { (void)docs.get(7)->view().get<&Doc::title>(); });
+        REQUIRE(e);
+        CHECK(e->code() == netabase::errc::corrupt_value);
+        CHECK(docs.index(&Doc::title).count("title-7") == 1);  // the entry the row was written with
+    });
+
+    SECTION("update refuses it and writes nothing") {
+        auto txn = store.begin_write();
+        auto docs = txn.open_tree<Doc>();
+        auto e = error_of([&] { docs.update(7, [](Doc& d) { d.title = "never"; }); });
+        REQUIRE(e);
+        CHECK(e->code() == netabase::errc::corrupt_value);
+        CHECK(contains(e->what(), "docs"));
+        txn.commit();  // nothing was written, so the transaction is fine
+        store.read([&](netabase::ReadTransaction<SDoc>& r) {
+            CHECK(r.open_tree<Doc>().index(&Doc::title).count("never") == 0);
+            CHECK(r.open_tree<Doc>().index(&Doc::title).count("title-7") == 1);
+        });
+        CHECK(store.verify().problems.size() == 1);  // still just the corrupt row
+        return;
+    }
+    SECTION("put over it") {
+        Doc fixed = make_doc(7);
+        fixed.title = "title-7-restored";
+        store.write([&](netabase::WriteTransaction<SDoc>& txn) { txn.open_tree<Doc>().put(fixed); });
+        store.read([&](netabase::ReadTransaction<SDoc>& txn) {
+            auto docs = txn.open_tree<Doc>();
+            CHECK(docs.get(7)->value().title == fixed.title);
+            CHECK(docs.index(&Doc::title).count("title-7") == 0);
+            CHECK(docs.index(&Doc::title).count("title-7-restored") == 1);
+            CHECK(docs.index(&Doc::title).size() == 10);
+        });
+    }
+    SECTION("put over it, through put_many") {
+        store.write([&](netabase::WriteTransaction<SDoc>& txn) {
+            txn.open_tree<Doc>().put_many(std::vector<Doc>{make_doc(7), make_doc(12)});
+        });
+        store.read([&](netabase::ReadTransaction<SDoc>& txn) {
+            auto docs = txn.open_tree<Doc>();
+            CHECK(docs.get(7)->value().title == "title-7");
+            CHECK(docs.index(&Doc::title).count("title-7") == 1);
+            CHECK(docs.index(&Doc::title).size() == 11);
+        });
+    }
+    SECTION("remove") {
+        bool removed = false;
+        store.write([&](netabase::WriteTransaction<SDoc>& txn) { removed = txn.open_tree<Doc>().remove(7); });
+        CHECK(removed);
+        store.read([](netabase::ReadTransaction<SDoc>& txn) {
+            auto docs = txn.open_tree<Doc>();
+            CHECK_FALSE(docs.contains(7));
+            CHECK(docs.index(&Doc::title).count("title-7") == 0);
+            CHECK(docs.index(&Doc::title).size() == 9);
+        });
+    }
+    auto rep = store.verify();
+    INFO(rep.to_string());
+    CHECK(rep.ok());
+}
+
 // ---- schema fingerprints -----------------------------------------------------------------------
 
 void write_people(const fs::path& dir, std::uint64_t n) {

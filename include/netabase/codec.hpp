@@ -628,11 +628,90 @@ void describe_type(std::string& out) {
     }
 }
 
+// Fields that encode_row writes in one pass when every field of the model is one: scalars,
+// strings, and vectors of scalars whose bytes are stored as they are in memory. Their bytes
+// are exactly encode_value's.
+template <class T>
+constexpr bool flat_field() {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::boolean || k == kind::string) {
+        return true;
+    } else if constexpr (k == kind::integer || k == kind::enumeration || k == kind::floating) {
+        return !std::is_same_v<T, long double> &&
+               (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
+    } else if constexpr (k == kind::vector) {
+        using E = typename T::value_type;
+        return std::is_arithmetic_v<E> && !std::is_same_v<E, bool> && !std::is_same_v<E, long double> &&
+               (sizeof(E) == 1 || std::endian::native == std::endian::little);
+    } else {
+        return false;
+    }
+}
+
+template <class M>
+constexpr bool flat_model() {
+    if constexpr (kind_v<M> != kind::aggregate) {
+        return false;
+    } else {
+        return []<std::size_t... I>(std::index_sequence<I...>) {
+            return (true && ... && flat_field<boost::pfr::tuple_element_t<I, M>>());
+        }
+        (std::make_index_sequence<boost::pfr::tuple_size_v<M>>{});
+    }
+}
+
+template <class T>
+std::size_t flat_size(const T& v) {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::string || k == kind::vector) {
+        if (v.size() > 0xffffffffu) [[unlikely]]
+            throw error(errc::invalid_argument, "a string or vector longer than 2^32-1 elements cannot be stored");
+        return 4 + v.size() * sizeof(typename T::value_type);
+    } else if constexpr (k == kind::boolean) {
+        return 1;
+    } else {
+        return sizeof(T);
+    }
+}
+
+template <class T>
+std::byte* flat_put(std::byte* p, const T& v) {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::string || k == kind::vector) {
+        std::size_t bytes = v.size() * sizeof(typename T::value_type);
+        store_le(p, static_cast<std::uint32_t>(v.size()));
+        if (bytes) std::memcpy(p + 4, v.data(), bytes);
+        return p + 4 + bytes;
+    } else if constexpr (k == kind::boolean) {
+        *p = std::byte{v ? std::uint8_t{1} : std::uint8_t{0}};
+        return p + 1;
+    } else if constexpr (k == kind::enumeration) {
+        store_le(p, static_cast<uint_of_size<sizeof(T)>>(static_cast<std::underlying_type_t<T>>(v)));
+        return p + sizeof(T);
+    } else if constexpr (k == kind::floating) {
+        store_le(p, std::bit_cast<uint_of_size<sizeof(T)>>(v));
+        return p + sizeof(T);
+    } else {
+        store_le(p, static_cast<uint_of_size<sizeof(T)>>(v));
+        return p + sizeof(T);
+    }
+}
+
 // A whole stored value: the version byte, then the model, then (with checksum) a
 // little-endian CRC32C of all the bytes before it.
 template <class M>
 void encode_row(buffer& out, const M& m, bool checksum = false) {
     out.clear();
+    if constexpr (flat_model<M>()) {
+        // Sized first, then written through one pointer: one capacity check per row.
+        std::size_t n = 1;
+        boost::pfr::for_each_field(m, [&](const auto& f) { n += flat_size(f); });
+        std::byte* p = out.extend(n + (checksum ? 4 : 0));
+        *p++ = std::byte{static_cast<std::uint8_t>(encoding_version | (checksum ? checksum_flag : 0))};
+        boost::pfr::for_each_field(m, [&](const auto& f) { p = flat_put(p, f); });
+        if (checksum) store_le(p, crc32c(out.data(), n));
+        return;
+    }
     out.push(std::byte{static_cast<std::uint8_t>(encoding_version | (checksum ? checksum_flag : 0))});
     writer w(out);
     encode_value(w, m);

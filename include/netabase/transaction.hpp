@@ -97,14 +97,19 @@ public:
     bool is_open() const noexcept { return core_.txn != nullptr; }
 
     // Makes every change durable (per the store's durability option) and visible. Throws, and
-    // leaves nothing applied, when an earlier operation in this transaction failed inside LMDB.
+    // leaves nothing applied, when an earlier operation in this transaction failed inside LMDB or
+    // was stopped part way by an exception (see Tree::put_many).
     void commit() {
         MDB_txn* t = core_.live();
         if (core_.failed) {
             end_abort();
+            const char* why = core_.interrupted && !core_.map_full
+                                  ? "was interrupted part way by an exception (put_many's input range threw, or an "
+                                    "allocation failed), leaving it half-applied"
+                                  : "failed inside LMDB";
             throw error(core_.map_full ? make_error_code(errc::map_full) : make_error_code(errc::transaction_finished),
-                        std::string("cannot commit: an earlier operation in this transaction failed inside LMDB, so it "
-                                    "was aborted") +
+                        std::string("cannot commit: an earlier operation in this transaction ") + why +
+                            ", so the transaction was aborted" +
                             (core_.map_full ? " (the map is full; store.write(fn) grows it and retries)" : ""));
         }
         core_.close_cursors_of(t);

@@ -16,9 +16,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <span>
@@ -50,6 +53,12 @@ using lookup_t = std::conditional_t<std::is_same_v<K, std::string>, std::string_
         " encodes to " + std::to_string(size) + " bytes; LMDB's limit is " + std::to_string(max) + " (key " + key + ")";
     throw error(errc::key_too_large, msg, table, index ? *index : std::string());
 }
+
+// Whether a key extractor is a plain field of the model (so a View can read it).
+template <class S>
+inline constexpr bool is_member_key_v = false;
+template <class M, class T>
+inline constexpr bool is_member_key_v<member_key<M, T>> = true;
 
 enum class upper_kind : unsigned char { none, before, prefix };
 
@@ -616,27 +625,36 @@ public:
     // Writes the row only if its key is new; false (and nothing written) when it exists.
     bool insert(const M& m) requires writable { return write_row(m, write_mode::insert); }
 
-    // All or nothing: the rows go in through a nested transaction. Keys that ascend past the
-    // table's last key take LMDB's append path and skip the lookup of an old row.
+    // All or nothing. Keys that ascend past the table's last key take LMDB's append path.
+    //
+    // When a row can be rejected (a unique secondary key, or a key type whose encoded size
+    // varies and so may exceed LMDB's limit), the rows go in through a nested transaction: a
+    // rejected row throws and leaves the transaction as it was before the call, so it can
+    // still be committed. Otherwise no row can be rejected once the rows before it are written,
+    // and the rows go straight into the transaction (a nested one doubles LMDB's work per
+    // page). Then, if anything else throws part way (the input range itself, an allocation, a
+    // computed key's function) after some rows were written, the transaction is marked failed:
+    // the exception propagates and commit() refuses (errc::transaction_finished), so a
+    // half-applied batch can never be committed. An LMDB failure poisons the transaction
+    // either way.
     template <std::ranges::input_range R>
         std::size_t put_many(R&&rows) requires writable && std::is_convertible_v < std::ranges::range_reference_t<R>,
     const M& > {
+        if constexpr (rows_cannot_be_rejected()) {
+            if (fixed_key_size() <= core()->env->max_key_size()) {
+                std::size_t n = 0;
+                try {
+                    put_rows(rows, n);
+                } catch (...) {
+                    if (n != 0) stopped_midway();  // (a row that failed part way has marked it itself)
+                    throw;
+                }
+                return n;
+            }
+        }
         return nested([&] {
             std::size_t n = 0;
-            detail::key_bytes last;
-            bool have_last = last_key(last);
-            detail::buffer kb;
-            for (const M& m : rows) {
-                kb.clear();
-                detail::encode_key(kb, pk_of(m));
-                bool past_end = !have_last || detail::compare(kb.span(), last.span()) > 0;
-                write_row(m, past_end ? write_mode::append : write_mode::upsert);
-                if (past_end) {  // write_row has checked the size
-                    last.assign(kb.span());
-                    have_last = true;
-                }
-                ++n;
-            }
+            put_rows(rows, n);
             return n;
         });
     }
@@ -669,29 +687,67 @@ public:
     }
 
     // Read-modify-write of one row; false if there is none. fn must not change the key.
-    // Index entries are rewritten only where a key changed.
+    // Index entries are rewritten only where a key changed. The row is found once (a cursor)
+    // and written back in place through that cursor; fn works on the decoded row itself.
     template <class F>
     bool update(const lookup_type& k, F&& fn) requires writable && std::is_invocable_v<F&, M&> {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        if (kb.size() > core()->env->max_key_size()) return false;
+        detail::txn_core& core = *this->core();
+        if (kb.size() > core.env->max_key_size()) return false;
+        detail::pooled_cursor c = write_cursor(core);
         MDB_val key = detail::to_val(kb.span()), old;
-        int rc = detail::mdb::get(core()->live(), table_->dbi, &key, &old);
+        int rc = detail::mdb::cursor_get(c.get(), &key, &old, MDB_SET_KEY);
         if (rc == MDB_NOTFOUND) return false;
-        if (rc) core()->fail(rc, "get failed", table_->name);
-        M before{};
-        Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(before);
-        M after = before;
-        fn(after);
+        if (rc) core.fail(rc, "update: row lookup failed", table_->name);
+        key = detail::to_val(kb.span());
+
+        scratch_lease lease(table_);
+        M& m = lease.get();
+        Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(m);  // corrupt: throws, nothing written
+        std::array<index_change, N> ch;
+        detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+            constexpr std::size_t i = decltype(pos)::value;
+            encode_keys(sec, m, ch[i].was, &ch[i].was_items, &table_->indexes[i], false);
+        });
+
+        const std::uint64_t writes_before = core.writes;
+        fn(m);
         detail::buffer check;
-        detail::encode_key(check, pk_of(after));
-        if (detail::compare(kb.span(), check.span()) != 0)
+        detail::encode_key(check, pk_of(m));
+        if (!same_key<key_type>(kb.span(), check.span())) [[unlikely]]
             throw error(errc::invalid_argument,
                         "update() of table '" + table_->name + "' changed the primary key from " +
-                            detail::describe_key(k) + " to " + detail::describe_key(pk_of(after)) +
+                            detail::describe_key(k) + " to " + detail::describe_key(pk_of(m)) +
                             "; remove the row and put the new one instead",
                         table_->name);
-        write_row(after, write_mode::upsert, &before);
+        // fn wrote to this transaction itself: the row (and the cursor's page) may have changed
+        // under us, so take the general path, which reads the stored row again.
+        if (core.writes != writes_before) [[unlikely]] {
+            c.reset();
+            write_row(m, write_mode::upsert);
+            return true;
+        }
+
+        MDB_txn* t = core.live();
+        detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+            constexpr std::size_t i = decltype(pos)::value;
+            const detail::index_state& ix = table_->indexes[i];
+            index_change& x = ch[i];
+            encode_keys(sec, m, x.now, &x.now_items, &ix, true);
+            x.changed = keys_changed(sec, x);
+            if (ix.unique && x.changed) check_unique_all(sec, t, ix, x, kb.span(), m);
+        });
+
+        // Everything is valid: from here on only LMDB itself can fail.
+        detail::buffer& rowbuf = core.env->row_buffer;
+        detail::encode_row(rowbuf, m, core.env->checksum());
+        MDB_val val = detail::to_val(rowbuf.span());
+        core.wrote();
+        if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
+            core.fail(rc, "update: put failed", table_->name);
+        if (std::any_of(ch.begin(), ch.end(), [](const index_change& x) { return x.changed; }))
+            move_entries(t, ch, key, true, false);
         return true;
     }
 
@@ -746,7 +802,7 @@ private:
             detail::throw_lmdb(rc, "cannot begin a nested transaction", table_->name);  // the parent is untouched
         }
         c.txn = child;
-        bool failed_before = c.failed;
+        bool failed_before = c.failed, interrupted_before = c.interrupted;
         try {
             auto result = fn();
             c.close_cursors_of(child);
@@ -763,6 +819,7 @@ private:
             // The parent is untouched by an aborted child; map_full stays set so that
             // store.write() still grows the map.
             c.failed = failed_before;
+            c.interrupted = interrupted_before;
             c.wrote();
             throw;
         }
@@ -770,8 +827,13 @@ private:
 
     void check_size(const detail::buffer& kb, const detail::index_state* ix, const auto& key) const {
         if (kb.size() > core()->env->max_key_size()) [[unlikely]]
-            detail::throw_key_too_large(kb.size(), core()->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
-                                        detail::describe_key(key));
+            key_too_large(kb, ix, key);
+    }
+    template <class K>
+    [[noreturn, gnu::cold, gnu::noinline]] void key_too_large(const detail::buffer& kb, const detail::index_state* ix,
+                                                               const K& key) const {
+        detail::throw_key_too_large(kb.size(), core()->env->max_key_size(), table_->name, ix ? &ix->name : nullptr,
+                                    detail::describe_key(key));
     }
 
     // One index's entries for one row, before and after a write.
@@ -792,6 +854,33 @@ private:
             return detail::compare(item(b, a), key) < 0;
         });
         return it != items.end() && detail::compare(item(b, *it), k) == 0;
+    }
+
+    // Whether two encoded keys of type K are equal. For a fixed-size K both are that long, and
+    // the comparison is a constant-size memcmp the compiler inlines.
+    template <class K>
+    static bool same_key(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+        constexpr std::size_t n = detail::fixed_size<K>();
+        if constexpr (n != 0 && n <= 32)
+            return a.size() == n && b.size() == n && std::memcmp(a.data(), b.data(), n) == 0;
+        else
+            return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+    }
+
+    // Whether one index's keys changed between x.was and x.now.
+    template <class Sec>
+    static bool keys_changed(const Sec&, const index_change& x) noexcept {
+        using S = std::remove_cvref_t<decltype(std::declval<const Sec&>().key)>;
+        if constexpr (S::multi)
+            return !same_key<std::string>(x.now.span(), x.was.span());  // the whole run of keys, any size
+        else
+            return !same_key<typename S::value_type>(x.now.span(), x.was.span());
+    }
+
+    // Whether encoded primary key a sorts after b (put_many's append test); 4- and 8-byte
+    // keys compare inline as integers.
+    static bool pk_after(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
+        return detail::compare(a, b) > 0;
     }
 
     // Encodes every key the row has in this index: one, or one per distinct element.
@@ -851,102 +940,300 @@ private:
                     table_->name, ix.name);
     }
 
-    // The one write path: validates everything (key sizes, unique keys) before the first
-    // LMDB write, so a rejected row leaves the transaction exactly as it was. `known` is the
-    // old row when the caller has already read it.
-    bool write_row(const M& m, write_mode mode, const M* known = nullptr) {
-        MDB_txn* t = core()->live();
+    // Checks each of the row's keys in a unique index (one, or each of a multi-key's).
+    template <class Sec>
+    void check_unique_all(const Sec&, MDB_txn* t, const detail::index_state& ix, const index_change& x,
+                          std::span<const std::byte> pk, const M& m) const {
+        if constexpr (!std::remove_cvref_t<decltype(std::declval<const Sec&>().key)>::multi) {
+            check_unique(t, ix, x.now.span(), pk, m);
+        } else {
+            for (auto it : x.now_items) check_unique(t, ix, item(x.now, it), pk, m);
+        }
+    }
+
+    // From a catch block: an exception stopped a write operation after (or at) an LMDB call.
+    // An LMDB error marks the transaction failed as core()->fail() would; anything else marks
+    // it interrupted. Either way commit() refuses.
+    void stopped_midway() const noexcept {
+        detail::txn_core& c = *this->src_.core;
+        try {
+            throw;
+        } catch (const error& e) {
+            if (e.code().category() == lmdb_category()) {
+                if (c.write) c.failed = true;
+                if (e.code().value() == MDB_MAP_FULL) c.map_full = true;
+                return;
+            }
+        } catch (...) {
+        }
+        c.interrupt();
+    }
+
+    // A cursor on the table for a write; failing to get one fails the transaction too.
+    detail::pooled_cursor write_cursor(detail::txn_core& core) const {
+        try {
+            return detail::pooled_cursor(&core, table_->dbi);
+        } catch (...) {
+            stopped_midway();
+            throw;
+        }
+    }
+
+    // update()'s row object: the table's scratch model (warm capacity: decoding into it does
+    // not allocate once its strings and vectors have grown), or a fresh one when an update
+    // further up this thread's stack holds it.
+    class scratch_lease {
+    public:
+        explicit scratch_lease(const detail::table_state<N>* t) {
+            if (t->scratch_busy) {
+                own_ = std::make_unique<M>();
+                m_ = own_.get();
+                return;
+            }
+            if (!t->scratch) t->scratch = std::make_shared<M>();
+            t->scratch_busy = true;
+            table_ = t;
+            m_ = static_cast<M*>(t->scratch.get());
+        }
+        scratch_lease(const scratch_lease&) = delete;
+        scratch_lease& operator=(const scratch_lease&) = delete;
+        ~scratch_lease() {
+            if (table_) table_->scratch_busy = false;
+        }
+        M& get() noexcept { return *m_; }
+
+    private:
+        const detail::table_state<N>* table_ = nullptr;
+        std::unique_ptr<M> own_;
+        M* m_ = nullptr;
+    };
+
+    // ---- what the model's keys allow, known at compile time ----------------------------
+
+    static constexpr bool has_unique_key() {
+        bool u = false;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) { u = u || std::remove_cvref_t<decltype(sec)>::unique; });
+        return u;
+    }
+
+    // The largest encoded size of the primary and secondary keys when every one of them has a
+    // fixed size (and so is checked once, not per row); 0 when one of them does not.
+    static constexpr std::size_t fixed_key_size() {
+        std::size_t most = detail::fixed_size<key_type>();
+        bool fixed = most != 0;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            constexpr std::size_t size = detail::fixed_size<typename S::value_type>();
+            if (size == 0) fixed = false;
+            most = std::max(most, size);
+        });
+        return fixed ? most : 0;
+    }
+
+    // No row can be rejected by validation (no unique key, every key of a fixed size: checked
+    // against LMDB's limit once per put_many).
+    static constexpr bool rows_cannot_be_rejected() { return !has_unique_key() && fixed_key_size() != 0; }
+
+    // A field type whose View read gives the value itself (or a string_view of it), which
+    // encodes to the same key bytes as the owned value.
+    template <class T>
+    static constexpr bool view_key_v = [] {
+        constexpr detail::kind k = detail::kind_v<T>;
+        return k == detail::kind::boolean || k == detail::kind::enumeration || k == detail::kind::integer ||
+               k == detail::kind::floating || k == detail::kind::string || k == detail::kind::duration ||
+               k == detail::kind::time_point;
+    }();
+
+    // Whether a stored row's index keys can be read through a View<M> (no decode, no
+    // allocation): every secondary key is a field of such a type. Computed keys need the row.
+    static constexpr bool old_keys_from_view() {
+        bool ok = true;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            if constexpr (detail::is_member_key_v<S>)
+                ok = ok && view_key_v<typename S::value_type>;
+            else
+                ok = false;
+        });
+        return ok;
+    }
+
+    // ---- the write path -----------------------------------------------------------------
+
+    // put_many's loop; n counts the rows written.
+    template <class R>
+    void put_rows(R& rows, std::size_t& n) {
+        detail::key_bytes last;
+        bool have_last = last_key(last);
+        detail::buffer kb;
+        for (const M& m : rows) {
+            kb.clear();
+            detail::encode_key(kb, pk_of(m));
+            bool past_end = !have_last || pk_after(kb.span(), last.span());
+            write_row(m, past_end ? write_mode::append : write_mode::upsert, kb);
+            if (past_end) {  // write_row has checked the size
+                if constexpr (detail::fixed_size<key_type>() != 0) {
+                    last.size = detail::fixed_size<key_type>();
+                    std::memcpy(last.data, kb.data(), detail::fixed_size<key_type>());
+                } else {
+                    last.assign(kb.span());
+                }
+                have_last = true;
+            }
+            ++n;
+        }
+    }
+
+    // The one write path for put, insert and put_many: validates everything (key sizes,
+    // unique keys) before the first LMDB write, so a rejected row leaves the transaction
+    // exactly as it was. Then one MDB_NOOVERWRITE put through a cursor: a new key costs one
+    // B-tree descent, and an existing key hands back its old value (for the index keys it
+    // had) with the cursor on it, to overwrite in place.
+    bool write_row(const M& m, write_mode mode) {
         detail::buffer kb;
         detail::encode_key(kb, pk_of(m));
+        return write_row(m, mode, kb);
+    }
+    // kb: the row's primary key, encoded.
+    bool write_row(const M& m, write_mode mode, const detail::buffer& kb) {
+        detail::txn_core& core = *this->core();
+        MDB_txn* t = core.live();
         check_size(kb, nullptr, pk_of(m));
         MDB_val key = detail::to_val(kb.span());
-        detail::buffer& rowbuf = core()->env->row_buffer;
+        detail::buffer& rowbuf = core.env->row_buffer;
 
         if constexpr (N == 0) {
-            detail::encode_row(rowbuf, m, core()->env->checksum());
+            detail::encode_row(rowbuf, m, core.env->checksum());
             MDB_val val = detail::to_val(rowbuf.span());
             unsigned flags = mode == write_mode::append   ? MDB_APPEND
                              : mode == write_mode::insert ? MDB_NOOVERWRITE
                                                           : 0u;
+            core.wrote();
             int rc = detail::mdb::put(t, table_->dbi, &key, &val, flags);
             if (rc == MDB_KEYEXIST && mode == write_mode::insert) return false;
-            if (rc) core()->fail(rc, "put failed", table_->name);
-            core()->wrote();
+            if (rc) core.fail(rc, "put failed", table_->name);
             return true;
         } else {
-            bool exists = known != nullptr;
-            bool purge = false;
-            M before{};
-            if (!known && mode != write_mode::append) {
-                MDB_val old{};
-                int rc = detail::mdb::get(t, table_->dbi, &key, &old);
-                if (rc == 0)
-                    exists = true;
-                else if (rc != MDB_NOTFOUND)
-                    core()->fail(rc, "get failed", table_->name);
-                if (exists && mode == write_mode::insert) return false;
-                if (exists && !decode_old(kb, old, before)) {
-                    exists = false;  // its entries are unknown: purge them below, then write anew
-                    purge = true;
+            if constexpr (has_unique_key()) {
+                // insert's answer for an existing key comes before any unique violation.
+                if (mode == write_mode::insert) {
+                    MDB_val old;
+                    int rc = detail::mdb::get(t, table_->dbi, &key, &old);
+                    if (rc == 0) return false;
+                    if (rc != MDB_NOTFOUND) core.fail(rc, "get failed", table_->name);
                 }
             }
-            const M& old_row = known ? *known : before;
-
             std::array<index_change, N> ch;
             detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
                 constexpr std::size_t i = decltype(pos)::value;
                 const detail::index_state& ix = table_->indexes[i];
-                index_change& c = ch[i];
-                encode_keys(sec, m, c.now, &c.now_items, &ix, true);
-                if (exists) {
-                    encode_keys(sec, old_row, c.was, &c.was_items, &ix, false);
-                    c.changed = detail::compare(c.now.span(), c.was.span()) != 0;
-                }
-                if (!ix.unique || !c.changed) return;
-                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
-                    check_unique(t, ix, c.now.span(), kb.span(), m);
-                } else {
-                    for (auto it : c.now_items) check_unique(t, ix, item(c.now, it), kb.span(), m);
-                }
+                index_change& x = ch[i];
+                encode_keys(sec, m, x.now, &x.now_items, &ix, true);
+                // A unique key this row already holds belongs to its own pk: check_unique passes.
+                if (ix.unique) check_unique_all(sec, t, ix, x, kb.span(), m);
             });
+            detail::encode_row(rowbuf, m, core.env->checksum());
+            MDB_val val = detail::to_val(rowbuf.span());
 
             // Everything is valid: from here on only LMDB itself can fail.
-            core()->wrote();
-            detail::encode_row(rowbuf, m, core()->env->checksum());
-            MDB_val val = detail::to_val(rowbuf.span());
-            if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, mode == write_mode::append ? MDB_APPEND : 0u))
-                core()->fail(rc, "put failed", table_->name);
+            core.wrote();
+            if (mode == write_mode::append) {
+                if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, MDB_APPEND))
+                    core.fail(rc, "put failed", table_->name);
+                move_entries(t, ch, key, false, false);
+                return true;
+            }
+            detail::pooled_cursor c = write_cursor(core);
+            MDB_val old = val;
+            int rc = detail::mdb::cursor_put(c.get(), &key, &old, MDB_NOOVERWRITE);
+            if (rc == 0) {
+                move_entries(t, ch, key, false, false);
+                return true;
+            }
+            if (rc != MDB_KEYEXIST) core.fail(rc, "put failed", table_->name);
+            if (mode == write_mode::insert) return false;  // nothing written
+            // The old row (nothing written yet, so its bytes are still valid): its index keys,
+            // or, when it does not decode, a purge of whatever entries point at its key.
+            bool decoded = old_keys(detail::to_span(old), ch);
             detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
-                constexpr std::size_t i = decltype(pos)::value;
-                index_change& c = ch[i];
-                if (!c.changed) return;
-                const detail::index_state& ix = table_->indexes[i];
-                if (purge) purge_entries(t, ix, key);
-                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
-                    if (exists) del_entry(t, ix, c.was.span(), key);
-                    put_entry(t, ix, c.now.span(), key);
-                } else {
-                    // Only the difference between the old and new key sets is written.
-                    for (auto it : c.was_items)
-                        if (!has_item(c.now, c.now_items, item(c.was, it))) del_entry(t, ix, item(c.was, it), key);
-                    for (auto it : c.now_items)
-                        if (!exists || !has_item(c.was, c.was_items, item(c.now, it)))
-                            put_entry(t, ix, item(c.now, it), key);
-                }
+                index_change& x = ch[decltype(pos)::value];
+                x.changed = !decoded || keys_changed(sec, x);
             });
+            key = detail::to_val(kb.span());
+            if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
+                core.fail(rc, "put failed", table_->name);
+            move_entries(t, ch, key, decoded, !decoded);
             return true;
         }
     }
 
-    // The old row, decoded; false if its stored bytes are corrupt, so that put and remove can
-    // still replace or delete it (its index entries are then found by purge_entries).
-    bool decode_old(const detail::buffer& kb, const MDB_val& old, M& out) const {
+    // The index keys of a stored row, into each ch[i].was (and was_items); false if the row
+    // does not decode (or names a key no valid row could have), so that put and remove can
+    // still replace or delete it: its entries are then found by purge_entries.
+    bool old_keys(std::span<const std::byte> stored, std::array<index_change, N>& ch) const {
         try {
-            Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(out);
-            return true;
+            if constexpr (old_keys_from_view()) {
+                reader r = detail::open_row(stored);
+                View<M> v(std::span<const std::byte>(r.position(), r.remaining()));
+                detail::for_each_secondary<M>([&](const auto&, auto pos) {
+                    constexpr std::size_t i = decltype(pos)::value;
+                    constexpr auto member = std::get<i>(traits::decl.secondaries).key.member;
+                    ch[i].was.clear();
+                    detail::encode_key(ch[i].was, v.template get<member>());
+                });
+            } else {
+                M before{};
+                detail::decode_row(stored, before);
+                detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                    constexpr std::size_t i = decltype(pos)::value;
+                    ch[i].was.clear();
+                    encode_keys(sec, before, ch[i].was, &ch[i].was_items, &table_->indexes[i], false);
+                });
+            }
         } catch (const error& e) {
             if (e.code() != errc::corrupt_value) throw;
             return false;
+        }
+        // Every key was checked when it was written: a longer one means the row is corrupt.
+        const std::size_t max = core()->env->max_key_size();
+        for (const index_change& x : ch) {
+            if (x.was_items.empty()) {
+                if (x.was.size() > max) return false;
+            } else {
+                for (auto it : x.was_items)
+                    if (it.second > max) return false;
+            }
+        }
+        return true;
+    }
+
+    // The index side of a row write, for each index whose keys changed: delete the old
+    // entries (exists), or every entry naming this key (purge: the old row did not decode),
+    // then put the new ones. A multi-valued key writes only the difference of its key sets.
+    // Anything thrown here comes after the row was written, so it marks the transaction failed.
+    void move_entries(MDB_txn* t, std::array<index_change, N>& ch, MDB_val pk, bool exists, bool purge) {
+        try {
+            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                constexpr std::size_t i = decltype(pos)::value;
+                index_change& x = ch[i];
+                if (!x.changed) return;
+                const detail::index_state& ix = table_->indexes[i];
+                if (purge) purge_entries(t, ix, pk);
+                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+                    if (exists) del_entry(t, ix, x.was.span(), pk);
+                    put_entry(t, ix, x.now.span(), pk);
+                } else {
+                    if (exists)
+                        for (auto it : x.was_items)
+                            if (!has_item(x.now, x.now_items, item(x.was, it))) del_entry(t, ix, item(x.was, it), pk);
+                    for (auto it : x.now_items)
+                        if (!exists || !has_item(x.was, x.was_items, item(x.now, it)))
+                            put_entry(t, ix, item(x.now, it), pk);
+                }
+            });
+        } catch (...) {
+            stopped_midway();
+            throw;
         }
     }
 
@@ -977,31 +1264,39 @@ private:
         if (rc != 0 && rc != MDB_NOTFOUND) core()->fail(rc, "index delete failed", table_->name, ix.name);
     }
 
+    // Finds the row with a cursor, reads its index keys (through a View where it can), then
+    // deletes it through that cursor (one descent) and its index entries after it.
     bool remove_encoded(const detail::buffer& kb) {
-        MDB_txn* t = core()->live();
+        detail::txn_core& core = *this->core();
+        MDB_txn* t = core.live();
+        detail::pooled_cursor c = write_cursor(core);
         MDB_val key = detail::to_val(kb.span()), old;
-        int rc = detail::mdb::get(t, table_->dbi, &key, &old);
+        int rc = detail::mdb::cursor_get(c.get(), &key, &old, MDB_SET_KEY);
         if (rc == MDB_NOTFOUND) return false;
-        if (rc) core()->fail(rc, "get failed", table_->name);
+        if (rc) core.fail(rc, "remove: row lookup failed", table_->name);
+        key = detail::to_val(kb.span());
+        std::array<index_change, N> ch;
+        bool decoded = true;
+        if constexpr (N > 0) decoded = old_keys(detail::to_span(old), ch);
+        core.wrote();
+        if ((rc = detail::mdb::cursor_del(c.get(), 0))) core.fail(rc, "remove failed", table_->name);
         if constexpr (N > 0) {
-            M before{};
-            bool decoded = decode_old(kb, old, before);
-            core()->wrote();
-            detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
-                const detail::index_state& ix = table_->indexes[decltype(pos)::value];
-                if (!decoded) return purge_entries(t, ix, key);
-                detail::buffer sk;
-                std::vector<std::pair<std::uint32_t, std::uint32_t>> items;
-                encode_keys(sec, before, sk, &items, &ix, false);
-                if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
-                    del_entry(t, ix, sk.span(), key);
-                } else {
-                    for (auto it : items) del_entry(t, ix, item(sk, it), key);
-                }
-            });
+            try {
+                detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
+                    constexpr std::size_t i = decltype(pos)::value;
+                    const detail::index_state& ix = table_->indexes[i];
+                    if (!decoded) return purge_entries(t, ix, key);
+                    if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
+                        del_entry(t, ix, ch[i].was.span(), key);
+                    } else {
+                        for (auto it : ch[i].was_items) del_entry(t, ix, item(ch[i].was, it), key);
+                    }
+                });
+            } catch (...) {
+                stopped_midway();
+                throw;
+            }
         }
-        core()->wrote();
-        if ((rc = detail::mdb::del(t, table_->dbi, &key, nullptr))) core()->fail(rc, "remove failed", table_->name);
         return true;
     }
 

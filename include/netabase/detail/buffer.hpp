@@ -42,7 +42,9 @@ public:
     }
 
 private:
-    void grow(std::size_t n) {
+    // Out of line, so that extend() (every field and key byte written) stays small enough to
+    // inline.
+    [[gnu::noinline]] void grow(std::size_t n) {
         std::size_t cap = cap_ * 2;
         while (cap - size_ < n) cap *= 2;
         auto fresh = std::make_unique_for_overwrite<std::byte[]>(cap);

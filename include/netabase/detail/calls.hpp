@@ -9,7 +9,19 @@
 
 namespace netabase::detail {
 
-enum class call : unsigned char { get, put, del, drop, cursor_open, cursor_get, txn_begin, txn_commit, count };
+enum class call : unsigned char {
+    get,
+    put,
+    del,
+    drop,
+    cursor_open,
+    cursor_get,
+    cursor_put,
+    cursor_del,
+    txn_begin,
+    txn_commit,
+    count
+};
 
 #ifdef NETABASE_LMDB_SEAM
 // A test installs one; nullptr (the default) means plain LMDB.
@@ -67,6 +79,14 @@ inline int cursor_open(MDB_txn* t, MDB_dbi d, MDB_cursor** c) {
 inline int cursor_get(MDB_cursor* c, MDB_val* k, MDB_val* v, MDB_cursor_op op) {
     NETABASE_SEAM(call::cursor_get)
     return ::mdb_cursor_get(c, k, v, op);
+}
+inline int cursor_put(MDB_cursor* c, MDB_val* k, MDB_val* v, unsigned flags) {
+    NETABASE_SEAM(call::cursor_put)
+    return ::mdb_cursor_put(c, k, v, flags);
+}
+inline int cursor_del(MDB_cursor* c, unsigned flags) {
+    NETABASE_SEAM(call::cursor_del)
+    return ::mdb_cursor_del(c, flags);
 }
 inline int txn_begin(MDB_env* e, MDB_txn* parent, unsigned flags, MDB_txn** t) {
     NETABASE_SEAM(call::txn_begin)

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,11 @@ struct table_state {
     MDB_dbi dbi = 0;
     std::string name;
     std::array<index_state, N> indexes{};
+    // Tree::update's decode target (a model object), kept so that its strings and vectors keep
+    // their capacity from one call to the next. Only a write transaction touches it, and a
+    // store runs one at a time; a reentrant update (fn updating the same table) gets its own.
+    mutable std::shared_ptr<void> scratch;
+    mutable bool scratch_busy = false;
 };
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_finished() {
@@ -40,6 +46,8 @@ struct txn_core {
     bool write = false;
     bool failed = false;    // an LMDB call failed mid-operation: commit() must refuse
     bool map_full = false;  // that failure was MDB_MAP_FULL: store.write() grows and retries
+    bool interrupted = false;  // failed because an exception stopped a write part way, not LMDB
+    std::uint64_t writes = 0;  // puts and removes so far (lets update() see that fn wrote)
     lifetime_owner life;
     cursor_cache cursors;
 
@@ -50,7 +58,17 @@ struct txn_core {
     }
 
     // Every put and remove: guards and views taken before it may point at moved pages.
-    void wrote() noexcept { life.wrote(); }
+    void wrote() noexcept {
+        life.wrote();
+        ++writes;
+    }
+
+    // An exception (not an LMDB error) left a write half-applied: commit() must refuse.
+    void interrupt() noexcept {
+        if (!write || failed) return;  // an LMDB failure already said why
+        failed = true;
+        interrupted = true;
+    }
 
     // A cursor on dbi from the cache, or a new one.
     MDB_cursor* acquire_cursor(MDB_dbi dbi) {
