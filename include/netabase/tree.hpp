@@ -447,11 +447,12 @@ public:
             if (rc) detail::throw_lmdb(rc, "index lookup failed", table_->name, info().name);
             return 1;
         }
-        detail::pooled_cursor c(core(), info().dbi);
-        if (!c.move(key, val, MDB_SET)) return 0;
-        std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
-        detail::check(::mdb_cursor_count(c.get(), &n), "mdb_cursor_count");
-        return n;
+        return detail::with_lookup_cursor(*core(), info().dbi, [&](MDB_cursor* c) -> std::size_t {
+            if (!detail::cursor_move(c, key, val, MDB_SET)) return 0;
+            std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
+            detail::check(::mdb_cursor_count(c, &n), "mdb_cursor_count");
+            return n;
+        });
     }
 
     // The one row whose unique key is k.
@@ -557,12 +558,9 @@ public:
         if (kb.size() > c->env->max_key_size()) return std::nullopt;
         // A cursor, not mdb_get, so that the guard's key is LMDB's copy and not kb.
         MDB_val key = detail::to_val(kb.span()), row;
-        if (MDB_cursor* cur = c->lookup_cursor(table_->dbi)) [[likely]] {
-            if (!detail::cursor_move(cur, key, row, MDB_SET_KEY)) return std::nullopt;
-        } else {
-            detail::pooled_cursor pc(c, table_->dbi);  // every cache slot holds an iterator's cursor
-            if (!pc.move(key, row, MDB_SET_KEY)) return std::nullopt;
-        }
+        if (!detail::with_lookup_cursor(*c, table_->dbi,
+                                        [&](MDB_cursor* cur) { return detail::cursor_move(cur, key, row, MDB_SET_KEY); }))
+            return std::nullopt;
         return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(c->life));
     }
 

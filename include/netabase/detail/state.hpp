@@ -217,4 +217,14 @@ private:
     bool was_write_ = false;
 };
 
+// Runs f(cursor) with a cursor on dbi for one positioning call: the transaction's cached
+// lookup cursor, or, when every cache slot holds an iterator's cursor, a pooled one.
+template <class F>
+decltype(auto) with_lookup_cursor(txn_core& core, MDB_dbi dbi, F&& f) {
+    if (MDB_cursor* c = core.lookup_cursor(dbi)) [[likely]]
+        return f(c);
+    pooled_cursor pc(&core, dbi);
+    return f(pc.get());
+}
+
 }  // namespace netabase::detail
