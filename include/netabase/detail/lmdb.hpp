@@ -46,30 +46,30 @@ inline std::span<const std::byte> to_span(const MDB_val& v) noexcept {
     return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
 }
 
+// Two keys of sizeof(U) bytes, compared as the big-endian unsigned integers they spell.
+template <class U>
+[[gnu::always_inline]] inline int compare_as_integers(const std::byte* a, const std::byte* b) noexcept {
+    U x, y;
+    std::memcpy(&x, a, sizeof x);
+    std::memcpy(&y, b, sizeof y);
+    if constexpr (std::endian::native == std::endian::little) {
+        if constexpr (sizeof(U) == 8) {
+            x = __builtin_bswap64(x);
+            y = __builtin_bswap64(y);
+        } else {
+            x = __builtin_bswap32(x);
+            y = __builtin_bswap32(y);
+        }
+    }
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 // Byte order, as LMDB sorts keys. Keys of 8 or 4 bytes (integer keys) compare inline, as the
 // big-endian integers they are: range scans make one comparison per row.
 [[gnu::always_inline]] inline int compare(std::span<const std::byte> a, std::span<const std::byte> b) noexcept {
     if (a.size() == b.size()) {
-        if (a.size() == 8) {
-            std::uint64_t x, y;
-            std::memcpy(&x, a.data(), 8);
-            std::memcpy(&y, b.data(), 8);
-            if constexpr (std::endian::native == std::endian::little) {
-                x = __builtin_bswap64(x);
-                y = __builtin_bswap64(y);
-            }
-            return x < y ? -1 : (x > y ? 1 : 0);
-        }
-        if (a.size() == 4) {
-            std::uint32_t x, y;
-            std::memcpy(&x, a.data(), 4);
-            std::memcpy(&y, b.data(), 4);
-            if constexpr (std::endian::native == std::endian::little) {
-                x = __builtin_bswap32(x);
-                y = __builtin_bswap32(y);
-            }
-            return x < y ? -1 : (x > y ? 1 : 0);
-        }
+        if (a.size() == 8) return compare_as_integers<std::uint64_t>(a.data(), b.data());
+        if (a.size() == 4) return compare_as_integers<std::uint32_t>(a.data(), b.data());
     }
     return compare_bytes(a, b);
 }
