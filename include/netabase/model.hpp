@@ -32,9 +32,10 @@ inline constexpr unique_t unique{};
 
 namespace detail {
 
-// The position of a member among M's fields, found once by address on one instance.
+// The position of a member among M's fields, found once by address on one instance. Only
+// error messages and the run-time fingerprint need it: kept out of line and cold.
 template <class M, class T>
-std::size_t field_index(T M::*member) {
+[[gnu::cold, gnu::noinline]] std::size_t field_index(T M::*member) {
     static const M instance{};
     const void* target = &(instance.*member);
     std::size_t found = static_cast<std::size_t>(-1);

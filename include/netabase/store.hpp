@@ -112,7 +112,10 @@ public:
         verify_report report;
         ReadTransaction<Def> txn(live());
         [&]<class... Ms>(definition<Ms...>*) {
-            (detail::verify_table<Ms>(txn.core_.txn, state_->template table<Ms>(), report), ...);
+            (detail::verify_table(txn.core_.txn, detail::schema_of<Ms>, state_->template table<Ms>().name,
+                                  state_->template table<Ms>().dbi, state_->template table<Ms>().indexes.data(),
+                                  report),
+             ...);
         }(static_cast<Def*>(nullptr));
         return report;
     }

@@ -4,6 +4,7 @@
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/lmdb.hpp"
+#include "netabase/detail/schema.hpp"
 #include "netabase/detail/state.hpp"
 #include "netabase/key.hpp"
 #include "netabase/model.hpp"
@@ -56,95 +57,105 @@ struct verify_report {
 
 namespace detail {
 
-template <class M>
-std::string describe_pk(std::span<const std::byte> pk) {
-    try {
-        return describe_key(decode_key_bytes<key_of<M>>(pk));
-    } catch (const error&) {
-        return "<" + std::to_string(pk.size()) + " undecodable bytes>";
+// The state verify_table's key callbacks share.
+struct verify_pass {
+    MDB_txn* txn;
+    const std::string* table;
+    const table_schema* schema;
+    verify_report* report;
+    const index_state* ix = nullptr;
+    MDB_val pk{};                      // the row's primary key
+    std::span<const std::byte> entry;  // the index entry looked for among the row's keys
+    bool has = false;
+};
+
+// A row's key: reports it when its index has no entry for it.
+inline void verify_row_key(void* ctx, std::span<const std::byte> sk, const void*, std::string (*)(const void*)) {
+    auto& p = *static_cast<verify_pass*>(ctx);
+    const index_state& ix = *p.ix;
+    MDB_val skv = to_val(sk), pk = p.pk;
+    bool present;
+    if (ix.unique) {
+        MDB_val owner;
+        present = ::mdb_get(p.txn, ix.dbi, &skv, &owner) == 0 && compare(to_span(owner), to_span(p.pk)) == 0;
+    } else {
+        cursor c(p.txn, ix.dbi);
+        present = c.move(skv, pk, MDB_GET_BOTH);
     }
+    if (!present)
+        p.report->problems.push_back(verify_report::problem{verify_report::kind::missing_entry, *p.table, ix.name,
+                                                            p.schema->describe_pk(to_span(p.pk)), {}});
 }
 
-// Calls fn(encoded key bytes) for each key row m has in the index of `sec`.
-template <class Sec, class M, class Fn>
-void each_index_key(const Sec& sec, const M& m, Fn&& fn) {
-    buffer b;
-    for_each_key(sec, m, [&](const auto& k) {
-        b.clear();
-        encode_key(b, k);
-        fn(b.span());
-    });
+// A row's key: is it the index entry being checked?
+inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const void*, std::string (*)(const void*)) {
+    auto& p = *static_cast<verify_pass*>(ctx);
+    p.has = p.has || compare(sk, p.entry) == 0;
 }
 
-template <class M, std::size_t N>
-void verify_table(MDB_txn* txn, const table_state<N>& t, verify_report& report) {
+// Walks one table's rows and its indexes' entries and reports what does not agree. Not a
+// template: what depends on the model comes through its table_schema.
+[[gnu::cold, gnu::noinline]] inline void verify_table(MDB_txn* txn, const table_schema& s, const std::string& table,
+                                                      MDB_dbi dbi, const index_state* indexes,
+                                                      verify_report& report) {
     using problem = verify_report::problem;
     using issue = verify_report::kind;
-    cursor rows(txn, t.dbi);
-    MDB_val k, v;
-    M row{};
-    for (bool ok = rows.move(k, v, MDB_FIRST); ok; ok = rows.move(k, v, MDB_NEXT)) {
-        ++report.rows;
-        try {
-            decode_row(to_span(v), row);
-        } catch (const error& e) {
-            report.problems.push_back(
-                problem{issue::undecodable_row, t.name, {}, describe_pk<M>(to_span(k)), e.description()});
-            continue;
+    buffer scratch;
+    verify_pass pass{txn, &table, &s, &report, nullptr, {}, {}, false};
+    {
+        cursor rows(txn, dbi);
+        MDB_val k, v;
+        erased_row row(s);
+        const key_sink sink{&verify_row_key, &pass};
+        for (bool ok = rows.move(k, v, MDB_FIRST); ok; ok = rows.move(k, v, MDB_NEXT)) {
+            ++report.rows;
+            try {
+                s.decode_row(to_span(v), row.get());
+            } catch (const error& e) {
+                report.problems.push_back(
+                    problem{issue::undecodable_row, table, {}, s.describe_pk(to_span(k)), e.description()});
+                continue;
+            }
+            pass.pk = k;
+            for (std::size_t i = 0; i < s.index_count; ++i) {
+                pass.ix = &indexes[i];
+                s.row_keys(row.get(), i, scratch, sink);
+            }
         }
-        for_each_secondary<M>([&](const auto& sec, auto pos) {
-            const index_state& ix = t.indexes[decltype(pos)::value];
-            each_index_key(sec, row, [&](std::span<const std::byte> sk) {
-                MDB_val skv = to_val(sk), pk = k;
-                bool present;
-                if (ix.unique) {
-                    MDB_val owner;
-                    present = ::mdb_get(txn, ix.dbi, &skv, &owner) == 0 && compare(to_span(owner), to_span(k)) == 0;
-                } else {
-                    cursor c(txn, ix.dbi);
-                    present = c.move(skv, pk, MDB_GET_BOTH);
-                }
-                if (!present)
-                    report.problems.push_back(
-                        problem{issue::missing_entry, t.name, ix.name, describe_pk<M>(to_span(k)), {}});
-            });
-        });
     }
 
-    for_each_secondary<M>([&](const auto& sec, auto pos) {
-        const index_state& ix = t.indexes[decltype(pos)::value];
-        using K = typename std::remove_cvref_t<decltype(sec.key)>::value_type;
+    const key_sink sink{&verify_entry_key, &pass};
+    for (std::size_t i = 0; i < s.index_count; ++i) {
+        const index_state& ix = indexes[i];
         cursor entries(txn, ix.dbi);
         MDB_val sk, pk;
-        M owner{};
+        erased_row owner(s);
         for (bool ok = entries.move(sk, pk, MDB_FIRST); ok; ok = entries.move(sk, pk, MDB_NEXT)) {
             ++report.entries;
             try {
-                (void)decode_key_bytes<K>(to_span(sk));
+                s.indexes[i].check_key(to_span(sk));
             } catch (const error& e) {
                 report.problems.push_back(
-                    problem{issue::undecodable_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), e.description()});
+                    problem{issue::undecodable_entry, table, ix.name, s.describe_pk(to_span(pk)), e.description()});
                 continue;
             }
             MDB_val key = pk, value;
-            if (::mdb_get(txn, t.dbi, &key, &value) != 0) {
-                report.problems.push_back(
-                    problem{issue::orphan_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), {}});
+            if (::mdb_get(txn, dbi, &key, &value) != 0) {
+                report.problems.push_back(problem{issue::orphan_entry, table, ix.name, s.describe_pk(to_span(pk)), {}});
                 continue;
             }
             try {
-                decode_row(to_span(value), owner);
+                s.decode_row(to_span(value), owner.get());
             } catch (const error&) {
                 continue;  // reported with the rows
             }
-            bool has = false;
-            each_index_key(sec, owner,
-                           [&](std::span<const std::byte> k2) { has = has || compare(k2, to_span(sk)) == 0; });
-            if (!has)
-                report.problems.push_back(
-                    problem{issue::stale_entry, t.name, ix.name, describe_pk<M>(to_span(pk)), {}});
+            pass.entry = to_span(sk);
+            pass.has = false;
+            s.row_keys(owner.get(), i, scratch, sink);
+            if (!pass.has)
+                report.problems.push_back(problem{issue::stale_entry, table, ix.name, s.describe_pk(to_span(pk)), {}});
         }
-    });
+    }
 }
 
 }  // namespace detail

@@ -1,0 +1,186 @@
+// A model's schema fingerprint text, computed at compile time: the same bytes as
+// describe_type() and the key ids give at run time, but as constants, so that a model costs
+// no run-time string building (and no code) to describe.
+#pragma once
+
+#include "netabase/codec.hpp"
+#include "netabase/model.hpp"
+
+#include <boost/pfr/core.hpp>
+#include <boost/pfr/tuple_size.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace netabase::detail {
+
+// Writes text into `out`, or only counts it when `out` is null (the first of two passes).
+struct text_sink {
+    char* out = nullptr;
+    std::size_t size = 0;
+    bool constant = true;  // false when a codec's name is not a compile-time constant
+
+    constexpr void put(char c) {
+        if (out) out[size] = c;
+        ++size;
+    }
+    constexpr void put(std::string_view s) {
+        for (char c : s) put(c);
+    }
+    // What std::to_string writes for an integer.
+    constexpr void put_number(std::intmax_t v) {
+        std::uintmax_t u = v < 0 ? 0 - static_cast<std::uintmax_t>(v) : static_cast<std::uintmax_t>(v);
+        if (v < 0) put('-');
+        char digits[24]{};
+        std::size_t n = 0;
+        do {
+            digits[n++] = static_cast<char>('0' + u % 10);
+            u /= 10;
+        } while (u);
+        while (n) put(digits[--n]);
+    }
+};
+
+template <class T>
+concept constant_codec_name = requires {
+    typename std::integral_constant<std::size_t, std::string_view(codec<T>::name).size()>;
+};
+
+// describe_type<T>() (codec.hpp), at compile time.
+template <class T>
+constexpr void describe_type_to(text_sink& out) {
+    constexpr kind k = kind_v<T>;
+    if constexpr (k == kind::user) {
+        if constexpr (constant_codec_name<T>) {
+            out.put("codec:");
+            out.put(std::string_view(codec<T>::name));
+        } else if constexpr (requires { codec<T>::name; }) {
+            out.constant = false;  // the run-time describe_type<T>() reads it
+        } else {
+            out.put("codec");
+        }
+    } else if constexpr (k == kind::boolean) {
+        out.put("bool");
+    } else if constexpr (k == kind::enumeration) {
+        out.put("enum:");
+        describe_type_to<std::underlying_type_t<T>>(out);
+    } else if constexpr (k == kind::integer) {
+        out.put(std::is_signed_v<T> ? 'i' : 'u');
+        out.put_number(static_cast<std::intmax_t>(sizeof(T) * 8));
+    } else if constexpr (k == kind::floating) {
+        out.put('f');
+        out.put_number(static_cast<std::intmax_t>(sizeof(T) * 8));
+    } else if constexpr (k == kind::string) {
+        out.put("str");
+    } else if constexpr (k == kind::vector || k == kind::optional) {
+        out.put(k == kind::vector ? "vec<" : "opt<");
+        describe_type_to<typename T::value_type>(out);
+        out.put('>');
+    } else if constexpr (k == kind::array) {
+        out.put("arr<");
+        describe_type_to<typename T::value_type>(out);
+        out.put(',');
+        out.put_number(static_cast<std::intmax_t>(std::tuple_size_v<T>));
+        out.put('>');
+    } else if constexpr (k == kind::pair || k == kind::tuple) {
+        out.put('(');
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((out.put(I ? "," : ""), describe_type_to<std::tuple_element_t<I, T>>(out)), ...);
+        }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
+        out.put(')');
+    } else if constexpr (k == kind::duration) {
+        out.put("dur<");
+        describe_type_to<typename T::rep>(out);
+        out.put(',');
+        out.put_number(T::period::num);
+        out.put('/');
+        out.put_number(T::period::den);
+        out.put('>');
+    } else if constexpr (k == kind::time_point) {
+        out.put("time<");
+        describe_type_to<typename T::duration>(out);
+        out.put('>');
+    } else if constexpr (k == kind::aggregate) {
+        out.put('{');
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((out.put(I ? "," : ""), describe_type_to<boost::pfr::tuple_element_t<I, T>>(out)), ...);
+        }
+        (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+        out.put('}');
+    } else {
+        (void)field_type_not_supported<T>{};
+    }
+}
+
+// A key's id() (model.hpp), at compile time: the field's position, "0" for the default
+// primary key, or the computed key's name. Src::key is the key object, a constant.
+template <class M, class Src>
+constexpr void key_id_to(text_sink& out) {
+    if constexpr (requires { Src::key.key.name; }) {
+        out.put(std::string_view(Src::key.key.name));
+    } else if constexpr (requires { Src::key.member; }) {
+        constexpr std::size_t i = member_index<M, Src::key.member>();
+        static_assert(i < boost::pfr::tuple_size_v<M>, "netabase: a key names a member that is not a field");
+        out.put_number(static_cast<std::intmax_t>(i));
+    } else {
+        out.put("0");
+    }
+}
+
+template <class M>
+struct primary_text {
+    static constexpr const auto& key = model_traits<M>::decl.primary;
+    static constexpr void write(text_sink& out) {
+        key_id_to<M, primary_text>(out);
+        out.put(':');
+        describe_type_to<key_of<M>>(out);
+    }
+};
+
+template <class M>
+struct fields_text {
+    static constexpr void write(text_sink& out) { describe_type_to<M>(out); }
+};
+
+template <class M, std::size_t I>
+struct index_id_text {
+    static constexpr const auto& key = std::get<I>(model_traits<M>::decl.secondaries).key;
+    static constexpr void write(text_sink& out) { key_id_to<M, index_id_text>(out); }
+};
+
+// The fingerprint line of secondary key I: "<id>:<unique|multi>:<key type>".
+template <class M, std::size_t I>
+struct index_line_text {
+    static constexpr const auto& sec = std::get<I>(model_traits<M>::decl.secondaries);
+    static constexpr void write(text_sink& out) {
+        key_id_to<M, index_id_text<M, I>>(out);
+        out.put(sec.unique ? ":unique:" : ":multi:");
+        describe_type_to<typename std::remove_cvref_t<decltype(sec.key)>::value_type>(out);
+    }
+};
+
+// W::write's text as a constant.
+template <class W>
+struct fixed_text {
+    static constexpr text_sink counted = [] {
+        text_sink s;
+        W::write(s);
+        return s;
+    }();
+    static constexpr bool constant = counted.constant;
+    static constexpr auto storage = [] {
+        std::array<char, counted.size + 1> a{};
+        text_sink s{a.data()};
+        W::write(s);
+        return a;
+    }();
+    static constexpr std::string_view value{storage.data(), counted.size};
+};
+
+}  // namespace netabase::detail
