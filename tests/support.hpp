@@ -3,9 +3,15 @@
 
 #include <stdlib.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace netabase_test {
 
@@ -29,6 +35,37 @@ public:
 
 private:
     std::filesystem::path path_;
+};
+
+// Stops the process if a threaded test hangs (a deadlock must fail, not wait for ctest's
+// timeout).
+class watchdog {
+public:
+    watchdog(std::chrono::seconds limit, const char* what)
+        : thread_([this, limit, what] {
+              std::unique_lock lock(mu_);
+              if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
+                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s (deadlock?)\n", what,
+                               static_cast<long long>(limit.count()));
+                  std::_Exit(70);
+              }
+          }) {}
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+    ~watchdog() {
+        {
+            std::lock_guard lock(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
 };
 
 }  // namespace netabase_test

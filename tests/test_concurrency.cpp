@@ -192,40 +192,12 @@ void write_step(netabase::WriteTransaction<S>& txn, std::mt19937_64& rng, std::u
     txn.open_tree<Gen>().put(Gen{0, gen});
 }
 
-// Stops the process if a test hangs (a deadlock must fail, not wait for ctest's timeout).
-class watchdog {
-public:
-    explicit watchdog(std::chrono::seconds limit, const char* what)
-        : thread_([this, limit, what] {
-              std::unique_lock lock(mu_);
-              if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
-                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s (deadlock?)\n", what,
-                               static_cast<long long>(limit.count()));
-                  std::_Exit(70);
-              }
-          }) {}
-    ~watchdog() {
-        {
-            std::lock_guard lock(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
-
 // ---- threads -----------------------------------------------------------------------------
 
 TEST_CASE("threads: reader threads see whole commits while a writer thread commits", "[threads][concurrency]") {
     auto store = Store::temporary(netabase::options{.durability = netabase::durability::no_sync});
     seed_accounts(store);
-    watchdog guard(std::chrono::seconds(90), "reader/writer threads");
+    netabase_test::watchdog guard(std::chrono::seconds(90), "reader/writer threads");
 
     constexpr int readers = 4;
     constexpr std::uint64_t commits = 300;
@@ -311,7 +283,7 @@ TEST_CASE("threads: reader threads see whole commits while a writer thread commi
 
 TEST_CASE("threads: writer threads take turns and every commit lands", "[threads][concurrency]") {
     auto store = Store::temporary(netabase::options{.durability = netabase::durability::no_sync});
-    watchdog guard(std::chrono::seconds(90), "writer threads");
+    netabase_test::watchdog guard(std::chrono::seconds(90), "writer threads");
     constexpr int writers = 4;
     constexpr std::uint32_t per_writer = 60;
     std::atomic<int> failures{0};

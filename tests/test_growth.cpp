@@ -112,34 +112,6 @@ int run_in_child(unsigned seconds, F body) {
     return WEXITSTATUS(status);
 }
 
-// Stops the process if a threaded test hangs.
-class watchdog {
-public:
-    explicit watchdog(std::chrono::seconds limit)
-        : thread_([this, limit] {
-              std::unique_lock lock(mu_);
-              if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
-                  std::fprintf(stderr, "watchdog: the test did not finish within %lld s (deadlock?)\n",
-                               static_cast<long long>(limit.count()));
-                  std::_Exit(70);
-              }
-          }) {}
-    ~watchdog() {
-        {
-            std::lock_guard lock(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
-
 TEST_CASE("growth: store.write on a 1 MiB map grows it and runs fn again until it fits", "[growth]") {
     auto store = Store::temporary(small);
     REQUIRE(store.map_size() == one_mib);
@@ -176,7 +148,7 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
     auto store = Store::temporary(small);
     constexpr std::uint32_t before = 100, n = 1500;
     store.write([&](netabase::WriteTransaction<S>& txn) { put_range(txn, 0, before); });
-    watchdog guard(std::chrono::seconds(90));
+    netabase_test::watchdog guard(std::chrono::seconds(90), "the test");
 
     std::atomic<int> ready{0};
     std::atomic<bool> write_done{false};
