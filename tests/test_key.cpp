@@ -124,15 +124,8 @@ inline constexpr bool is_optional_v = false;
 template <class T>
 inline constexpr bool is_optional_v<std::optional<T>> = true;
 
-template <class T>
-inline constexpr bool is_duration_v = false;
-template <class R, class P>
-inline constexpr bool is_duration_v<std::chrono::duration<R, P>> = true;
-
-template <class T>
-inline constexpr bool is_time_point_v = false;
-template <class C, class D>
-inline constexpr bool is_time_point_v<std::chrono::time_point<C, D>> = true;
+using netabase::detail::is_duration_v;
+using netabase::detail::is_time_point_v;
 
 template <class T>
 concept tuple_like = requires { std::tuple_size<T>::value; };
