@@ -70,20 +70,29 @@ struct txn_core {
         interrupted = true;
     }
 
+    // The cached cursor on dbi this transaction may use (inside put_many's nested write
+    // transaction, a parent's cursor is not one), or nullptr.
+    cursor_cache::entry* cached(MDB_dbi dbi, MDB_txn* t) noexcept {
+        for (auto& e : cursors.entries)
+            if (e.cursor && e.dbi == dbi && (!write || ::mdb_cursor_txn(e.cursor) == t)) return &e;
+        return nullptr;
+    }
+
+    // Binds a cached read cursor to t; a cursor that cannot be renewed is closed and dropped.
+    static void renew(cursor_cache::entry& e, MDB_txn* t) {
+        if (int rc = ::mdb_cursor_renew(t, e.cursor)) [[unlikely]] {
+            ::mdb_cursor_close(std::exchange(e.cursor, nullptr));
+            throw_lmdb(rc, "mdb_cursor_renew");
+        }
+        e.ready = true;
+    }
+
     // A cursor on dbi from the cache, or a new one.
     MDB_cursor* acquire_cursor(MDB_dbi dbi) {
         MDB_txn* t = live();
-        for (auto& e : cursors.entries) {
-            if (!e.cursor || e.dbi != dbi) continue;
-            if (write && ::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
-            MDB_cursor* c = std::exchange(e.cursor, nullptr);
-            if (!e.ready) {
-                if (int rc = ::mdb_cursor_renew(t, c)) {
-                    ::mdb_cursor_close(c);
-                    throw_lmdb(rc, "mdb_cursor_renew");
-                }
-            }
-            return c;
+        if (cursor_cache::entry* e = cached(dbi, t)) {
+            if (!e->ready) renew(*e, t);
+            return std::exchange(e->cursor, nullptr);
         }
         MDB_cursor* c = nullptr;
         check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
@@ -96,27 +105,18 @@ struct txn_core {
     // descent, where a positioned one first compares the key with its current page's ends.
     MDB_cursor* lookup_cursor(MDB_dbi dbi) {
         MDB_txn* t = live();
-        cursor_cache::entry* free_slot = nullptr;
-        for (auto& e : cursors.entries) {
-            if (!e.cursor) {
-                if (!free_slot) free_slot = &e;
-                continue;
-            }
-            if (e.dbi != dbi) continue;
-            if (write) {
-                if (::mdb_cursor_txn(e.cursor) != t) continue;  // a parent's cursor inside put_many
-            } else if (int rc = ::mdb_cursor_renew(t, e.cursor)) [[unlikely]] {
-                ::mdb_cursor_close(std::exchange(e.cursor, nullptr));
-                throw_lmdb(rc, "mdb_cursor_renew");
-            }
-            e.ready = true;
-            return e.cursor;
+        if (cursor_cache::entry* e = cached(dbi, t)) {
+            if (!write) renew(*e, t);
+            return e->cursor;
         }
-        if (!free_slot) return nullptr;
-        MDB_cursor* c = nullptr;
-        check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
-        *free_slot = cursor_cache::entry{dbi, c, true};
-        return c;
+        for (auto& e : cursors.entries) {
+            if (e.cursor) continue;
+            MDB_cursor* c = nullptr;
+            check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+            e = cursor_cache::entry{dbi, c, true};
+            return c;
+        }
+        return nullptr;
     }
 
     // Back to the cache when there is room, else closed. `opened_on` is the transaction the
