@@ -790,6 +790,18 @@ void decode_row(std::span<const std::byte> bytes, M& out) {
     expect_end(r);
 }
 
+// A row stored when T had only its first `fields` top-level fields (fields appended since need
+// no upgrade step): those are read, the others keep T's default member initialisers.
+template <class T>
+void decode_row_prefix(std::span<const std::byte> bytes, T& out, std::size_t fields) {
+    reader r = open_row(bytes);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        ((I < fields ? decode_value(r, boost::pfr::get<I>(out)) : void()), ...);
+    }
+    (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+    expect_end(r);
+}
+
 }  // namespace detail
 
 template <class T>

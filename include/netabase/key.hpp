@@ -30,17 +30,28 @@ namespace netabase {
 //   constexpr auto by_name = netabase::key<User>("by_name", [](const User& u) {
 //       return std::tuple{u.name, u.age};
 //   });
+//
+// A computed key's entries are only as right as its function: when the function changes, give
+// the key a new version, `netabase::key<User>("by_name", fn).version(2)`, and the next
+// read-write open rebuilds its index (store.rebuild_index<M>(key) does it on demand).
 template <class M, class F, bool Multi = false>
 struct computed_key {
     std::string_view name;
     F fn;
+    std::uint32_t revision = 1;  // the function's version, recorded with the index
+
+    constexpr computed_key version(std::uint32_t v) const {
+        computed_key k = *this;
+        k.revision = v;
+        return k;
+    }
 };
 
 template <class M, class F>
 constexpr computed_key<M, F> key(std::string_view name, F fn) {
     static_assert(std::is_invocable_v<const F&, const M&>,
                   "netabase::key<M>(name, fn): fn must be callable with const M&");
-    return {name, fn};
+    return {name, fn, 1};
 }
 
 // Several keys per row: fn returns a range (say, a post's tags) and the row gets one index
@@ -50,7 +61,7 @@ template <class M, class F>
 constexpr computed_key<M, F, true> keys(std::string_view name, F fn) {
     static_assert(std::is_invocable_v<const F&, const M&>,
                   "netabase::keys<M>(name, fn): fn must be callable with const M&");
-    return {name, fn};
+    return {name, fn, 1};
 }
 
 namespace detail {

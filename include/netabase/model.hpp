@@ -9,6 +9,7 @@
 #include <boost/pfr/tuple_size.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <ranges>
 #include <string>
 #include <string_view>
@@ -137,23 +138,36 @@ constexpr computed_key_adapter<M, F, Multi> make_key(computed_key<M, F, Multi> k
 
 }  // namespace detail
 
-// What netabase_model() returns: the table name, the primary key, the secondary keys.
-template <class M, class PK, class... S>
+// One upgrade_from step: turns a row stored by an older version of the program (From, a plain
+// struct with the old fields) into the next version's struct or the current model.
+template <class From, class F>
+struct upgrade_step {
+    using from_type = From;
+    using to_type = std::remove_cvref_t<std::invoke_result_t<const F&, From>>;
+    F fn;
+};
+
+// What netabase_model() returns: the table name, the primary key, the secondary keys, and the
+// upgrade steps from older versions of the model.
+template <class M, class PK, class Steps, class... S>
 struct model_def {
     using model_type = M;
     using primary_type = PK;
     using secondaries_type = std::tuple<S...>;
+    using steps_type = Steps;
 
     std::string_view name;
     PK primary;
     std::tuple<S...> secondaries;
+    Steps steps;
+    std::string_view old_name;  // renamed_from: the table's rows are kept under this name
 
     template <class K>
     constexpr auto primary_key(K k) const {
         using made = decltype(detail::make_key(k));
         static_assert(!made::multi,
                       "netabase: a primary key has one value per row; netabase::keys is for secondary keys");
-        return model_def<M, made, S...>{name, detail::make_key(k), secondaries};
+        return model_def<M, made, Steps, S...>{name, detail::make_key(k), secondaries, steps, old_name};
     }
 
     template <class K>
@@ -166,18 +180,39 @@ struct model_def {
         return add<true>(detail::make_key(k));
     }
 
+    // The next step of the chain: rows stored by the version whose struct was From are turned
+    // by fn(From) into the next version's struct or into M. Steps are declared oldest first;
+    // a model's version is 1 + the number of its steps.
+    template <class From, class F>
+    constexpr auto upgrade_from(F fn) const {
+        static_assert(std::is_aggregate_v<From> && std::is_class_v<From>,
+                      "netabase: upgrade_from<Old>: Old is the aggregate struct that an older version stored");
+        static_assert(std::is_invocable_v<const F&, From>, "netabase: upgrade_from<Old>(fn): fn must take an Old");
+        using step = upgrade_step<From, F>;
+        auto more = std::tuple_cat(steps, std::tuple<step>{step{fn}});
+        return model_def<M, PK, decltype(more), S...>{name, primary, secondaries, more, old_name};
+    }
+
+    // The table was called `old` before: its rows, indexes and version are kept under the new name.
+    constexpr model_def renamed_from(std::string_view old) const {
+        model_def d = *this;
+        d.old_name = old;
+        return d;
+    }
+
 private:
     template <bool Unique, class K>
     constexpr auto add(K k) const {
-        return model_def<M, PK, S..., detail::secondary<K, Unique>>{
-            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique>{k}})};
+        return model_def<M, PK, Steps, S..., detail::secondary<K, Unique>>{
+            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique>{k}}), steps,
+            old_name};
     }
 };
 
 template <class M>
-constexpr model_def<M, detail::first_field_key<M>> model(std::string_view table_name) {
+constexpr model_def<M, detail::first_field_key<M>, std::tuple<>> model(std::string_view table_name) {
     static_assert(std::is_aggregate_v<M> && std::is_class_v<M>, "netabase: a model is an aggregate struct");
-    return {table_name, {}, {}};
+    return {table_name, {}, {}, {}, {}};
 }
 
 namespace detail {
@@ -206,6 +241,10 @@ struct model_traits {
     using key_type = typename primary_type::value_type;
     using secondaries_type = typename decl_type::secondaries_type;
     static constexpr std::size_t index_count = std::tuple_size_v<secondaries_type>;
+    using steps_type = typename decl_type::steps_type;
+    static constexpr std::size_t step_count = std::tuple_size_v<steps_type>;
+    // 1 + the number of upgrade_from steps: what the metadata records for the table.
+    static constexpr std::uint32_t version = static_cast<std::uint32_t>(1 + step_count);
     static_assert(is_key_type<key_type>(), "netabase: the primary key's type cannot be a key");
 };
 
