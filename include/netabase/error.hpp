@@ -26,6 +26,7 @@ enum class errc {
     invalid_argument,      // a call that can never succeed with these arguments
     bad_file,              // a path that is not a usable LMDB environment
     busy,                  // a second write transaction on the same thread would deadlock
+    schema_changed,        // another program changed the store's schema since this one opened it
 };
 
 namespace detail {
@@ -59,6 +60,8 @@ public:
                 return "bad file";
             case errc::busy:
                 return "busy";
+            case errc::schema_changed:
+                return "schema changed";
         }
         return "unknown netabase error";
     }

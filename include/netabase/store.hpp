@@ -3,6 +3,7 @@
 
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/schema.hpp"
+#include "netabase/detail/upgrade.hpp"
 #include "netabase/error.hpp"
 #include "netabase/model.hpp"
 #include "netabase/transaction.hpp"
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -41,6 +43,9 @@ struct options {
     // errc::corrupt_value instead of read back. Values written with it are checked on every
     // read whatever this says; costs 5 bytes per row and one pass over the value per read.
     bool checksum = false;
+    // How much an upgrade of a table's rows (upgrade_from, appended fields) writes per LMDB
+    // transaction: a table larger than one transaction can hold upgrades in several.
+    std::size_t upgrade_batch_bytes = std::size_t{64} << 20;
 };
 
 template <class Def>
@@ -120,6 +125,21 @@ public:
         return report;
     }
 
+    // Empties one secondary index of M and fills it again from the rows, in one write
+    // transaction. For a computed key whose function changed: declaring a new version
+    // (netabase::key(...).version(n)) makes the next read-write open do this by itself.
+    template <class M, class K>
+    void rebuild_index(const K& key) {
+        static_assert(Def::template contains<M>, "netabase: rebuild_index<M>: M is not a model of this definition");
+        std::size_t pos = model_traits_index<M>(key);
+        write([&](WriteTransaction<Def>& txn) {
+            const auto& t = state_->template table<M>();
+            MDB_txn* raw = txn.core_.live();
+            txn.core_.wrote();
+            detail::fill_indexes(*state_->env, raw, detail::schema_of<M>, t.name, t.dbi, t.indexes.data(), {pos});
+        });
+    }
+
     // Flushes to disk: what no_sync and no_meta_sync defer.
     void sync() { detail::check(::mdb_env_sync(live()->env->get(), 1), "mdb_env_sync"); }
 
@@ -127,6 +147,25 @@ public:
     std::size_t map_size() const { return live()->env->map_size(); }
 
 private:
+    // The position of a secondary key among M's, named by its member pointer or key object.
+    template <class M, class K>
+    static std::size_t model_traits_index(const K& key) {
+        std::size_t pos = detail::model_traits<M>::index_count;
+        detail::for_each_secondary<M>([&](const auto& sec, auto i) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            if constexpr (std::is_member_object_pointer_v<K>) {
+                if constexpr (requires { sec.key.member == key; })
+                    if (pos == detail::model_traits<M>::index_count && sec.key.member == key) pos = decltype(i)::value;
+            } else if constexpr (requires { sec.key.key.name; } && std::is_same_v<S, decltype(detail::make_key(key))>) {
+                if (pos == detail::model_traits<M>::index_count) pos = decltype(i)::value;
+            }
+        });
+        if (pos == detail::model_traits<M>::index_count)
+            throw error(errc::invalid_argument, "rebuild_index: the key is not a secondary key of table '" +
+                                                    std::string(detail::model_traits<M>::decl.name) + "'");
+        return pos;
+    }
+
     const std::shared_ptr<detail::store_state<Def>>& live() const {
         if (!state_) throw error(errc::invalid_argument, "this Store was moved from");
         return state_;
@@ -143,13 +182,20 @@ private:
         auto st = std::make_shared<detail::store_state<Def>>();
         st->env = detail::environment::open(dir, cfg);
         st->read_only = opt.read_only;
+        st->upgrade_batch_bytes = opt.upgrade_batch_bytes;
+        std::lock_guard dbi_lock(st->env->dbi_mutex());
         // The opening transaction may have to build an index in a map that is already full
         // (LMDB keeps the larger of the requested and the file's map size): grow and retry.
-        for (;;) {
+        // Tables whose rows must be upgraded first are, each in its own transactions.
+        for (int round = 0;; ++round) {
             std::size_t size = st->env->map_size();
+            if (round == 1000)  // each round finishes an upgrade or grows the map: never reached
+                throw error(errc::busy, "cannot open " + dir.string() + ": its tables keep changing under this open");
             try {
-                detail::open_tables(*st);
-                return st;
+                auto plans = detail::open_tables(*st);
+                if (plans.empty()) return st;
+                for (const auto& plan : plans) detail::table_upgrade(*st->env, plan, opt.upgrade_batch_bytes).run();
+                continue;
             } catch (const error& e) {
                 if (opt.read_only || e.code() != errc::map_full) throw;
             }

@@ -9,6 +9,7 @@
 
 #include <lmdb.h>
 
+#include <cstdint>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -55,8 +56,15 @@ private:
 
     explicit ReadTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
         core_.env = state_->env.get();
+        std::uint64_t before = core_.env->schema_changes().load();
         core_.txn = core_.env->begin_read(core_.cursors);
         core_.life.begin();
+        try {
+            state_->schema.check(*core_.env, core_.txn, before);  // another program changed the schema?
+        } catch (...) {
+            end();
+            throw;
+        }
     }
 
     void finish() {
@@ -137,8 +145,15 @@ private:
                         "cannot write: the store at " + state_->env->path().string() + " was opened read-only");
         core_.env = state_->env.get();
         core_.write = true;
+        std::uint64_t before = core_.env->schema_changes().load();
         core_.txn = core_.env->begin_write();
         core_.life.begin();
+        try {
+            state_->schema.check(*core_.env, core_.txn, before);  // never write rows an index of a newer program misses
+        } catch (...) {
+            end_abort();
+            throw;
+        }
     }
 
     void end_abort() noexcept {

@@ -162,6 +162,12 @@ struct index_line_text {
         key_id_to<M, index_id_text<M, I>>(out);
         out.put(sec.unique ? ":unique:" : ":multi:");
         describe_type_to<typename std::remove_cvref_t<decltype(sec.key)>::value_type>(out);
+        // A computed key's version (netabase::key(...).version(n)): a new one rebuilds the index.
+        if constexpr (requires { sec.key.key.revision; })
+            if (sec.key.key.revision != 1) {
+                out.put(":v");
+                out.put_number(static_cast<std::intmax_t>(sec.key.key.revision));
+            }
     }
 };
 

@@ -4,6 +4,7 @@
 
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
+#include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
 
 #include <lmdb.h>
@@ -347,6 +348,9 @@ public:
     // time, so it is never shared, and reusing it keeps steady-state writes allocation-free.
     buffer row_buffer;
 
+    // Bumped by every process around a schema change (detail/schema_counter.hpp).
+    schema_counter& schema_changes() noexcept { return schema_changes_; }
+
 private:
     static std::mutex& registry_mutex() {
         static std::mutex m;
@@ -400,11 +404,13 @@ private:
         read_only_ = (cfg.flags & MDB_RDONLY) != 0;
         checksum_ = cfg.checksum;
         max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
+        schema_changes_.open(dir, read_only_, cfg.file_mode);
         int dead = 0;
         ::mdb_reader_check(env_, &dead);  // slots left by killed processes
     }
 
     MDB_env* env_ = nullptr;
+    schema_counter schema_changes_;
     std::filesystem::path path_;
     bool read_only_ = false;
     bool checksum_ = false;
