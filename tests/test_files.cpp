@@ -75,12 +75,12 @@ constexpr auto netabase_model(netabase::tag<Person>) {
 }
 using SPerson = netabase::definition<Person>;
 
-// One more field.
+// One more field, in the middle (a field appended at the end would be an upgrade).
 struct PersonMoreFields {
     std::uint64_t id;
     std::string name;
-    std::uint32_t age;
     bool active;
+    std::uint32_t age;
 };
 constexpr auto netabase_model(netabase::tag<PersonMoreFields>) {
     return netabase::model<PersonMoreFields>("people")

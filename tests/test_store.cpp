@@ -49,12 +49,12 @@ constexpr auto netabase_model(netabase::tag<Blob>) { return netabase::model<Blob
 
 using S = netabase::definition<Thing, Blob>;
 
-// "things" again, with one more field.
+// "things" again, with one more field in the middle (appended at the end it would be an upgrade).
 struct ThingExtra {
     std::uint64_t id;
     std::string name;
-    std::uint32_t n;
     std::string extra;
+    std::uint32_t n;
 };
 constexpr auto netabase_model(netabase::tag<ThingExtra>) {
     return netabase::model<ThingExtra>("things").primary_key(&ThingExtra::id);
