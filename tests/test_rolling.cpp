@@ -196,7 +196,7 @@ int wait_for(pid_t pid) {
     try {
         netabase::Store<Old> store{path, netabase::options{.durability = netabase::durability::no_sync}};
         ready.send(~std::uint64_t{0});
-        for (std::uint64_t round = 0;; ++round) {
+        for (;;) {
             store.read([&](netabase::ReadTransaction<Old>& txn) {
                 auto people = txn.open_tree<roll_old::User>();
                 for (const auto& row : people) {
