@@ -802,3 +802,79 @@ TEST_CASE("a model evolved at random through five releases keeps every row and i
     }
     std::printf("random evolution: 12 walks, %d upgrading opens, %d older releases refused\n", opens, refusals);
 }
+
+namespace ev_wrong {  // version 3 whose step for version 2 takes a struct unlike what version 2 stored
+
+struct NotV2 {
+    std::uint64_t id;
+    std::string email;
+    std::uint32_t age;
+};
+struct User {
+    std::uint64_t id;
+    std::string email;
+    std::uint32_t age;
+};
+
+constexpr auto netabase_model(netabase::tag<User>) {
+    return netabase::model<User>("users")
+        .upgrade_from<UserV1>([](UserV1 o) { return NotV2{o.id, o.email, 1}; })
+        .upgrade_from<NotV2>([](NotV2 o) { return User{o.id, o.email, o.age}; })
+        .primary_key(&User::id);
+}
+
+}  // namespace ev_wrong
+
+TEST_CASE("rows at a version whose step takes other fields are a schema_mismatch naming the step", "[evolve]") {
+    temp_dir dir;
+    fs::path path = copy_fixture(dir, "v1");
+    { netabase::Store<netabase::definition<ev2::User>> v2{path}; }  // now at version 2
+    std::string m = message_of([&] { netabase::Store<netabase::definition<ev_wrong::User>> s{path}; });
+    CHECK(m.find("rows are at version 2 with the fields {u64,str,str,u32}") != std::string::npos);
+    CHECK(m.find("upgrade_from step for version 2 takes a struct with the fields {u64,str,u32}") != std::string::npos);
+    netabase::Store<netabase::definition<ev2::User>> still{path};  // untouched
+    CHECK(still.verify().ok());
+}
+
+namespace {
+
+// Fails the nth put with `code`, once.
+struct failing_put : netabase::detail::lmdb_seam {
+    std::size_t puts = 0, fail_at = 0;
+    int code = 0;
+    int before(netabase::detail::call c) override {
+        lmdb_seam::before(c);
+        if (c == netabase::detail::call::put && ++puts == fail_at) return code;
+        return 0;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("an upgrade batch that fills the transaction or the map is retried smaller or in a larger map",
+          "[evolve]") {
+    temp_dir dir;
+    fs::path path = copy_fixture(dir, "v1");
+    failing_put seam;
+    seam.fail_at = 120;  // inside the rows of the first batch
+    std::size_t map_before = 0;
+    SECTION("MDB_TXN_FULL") { seam.code = MDB_TXN_FULL; }
+    SECTION("MDB_MAP_FULL") { seam.code = MDB_MAP_FULL; }
+    {
+        netabase::Store<V1> v1{path};
+        map_before = v1.map_size();
+    }
+    netabase::detail::seam() = &seam;
+    std::optional<netabase::Store<netabase::definition<ev2::User>>> store;
+    try {
+        store.emplace(path);
+    } catch (...) {
+        netabase::detail::seam() = nullptr;
+        throw;
+    }
+    netabase::detail::seam() = nullptr;
+    CHECK(seam.puts > seam.fail_at);  // the failure happened and the upgrade went on
+    if (seam.code == MDB_MAP_FULL) CHECK(store->map_size() == 2 * map_before);
+    CHECK(store->verify().ok());
+    CHECK(store->read([](auto& txn) { return txn.template open_tree<ev2::User>().size(); }) == evolve_fixture::user_rows);
+}
