@@ -182,7 +182,6 @@ private:
         auto st = std::make_shared<detail::store_state<Def>>();
         st->env = detail::environment::open(dir, cfg);
         st->read_only = opt.read_only;
-        st->upgrade_batch_bytes = opt.upgrade_batch_bytes;
         std::lock_guard dbi_lock(st->env->dbi_mutex());
         // The opening transaction may have to build an index in a map that is already full
         // (LMDB keeps the larger of the requested and the file's map size): grow and retry.

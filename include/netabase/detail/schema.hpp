@@ -47,6 +47,16 @@ struct fingerprint {
         return s;
     }
 
+    // A decimal number; 0 (which no version is) for anything else.
+    static std::uint32_t parse_number(std::string_view s) {
+        std::uint64_t v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9' || v > 0xffffffffu) return 0;
+            v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        return v > 0xffffffffu ? 0 : static_cast<std::uint32_t>(v);
+    }
+
     [[gnu::cold]] static fingerprint parse(std::string_view s) {
         fingerprint f;
         while (!s.empty()) {
@@ -60,7 +70,7 @@ struct fingerprint {
             else if (line.starts_with("index="))
                 f.indexes.emplace_back(line.substr(6));
             else if (line.starts_with("version="))
-                f.version = static_cast<std::uint32_t>(std::stoul(std::string(line.substr(8))));
+                f.version = parse_number(line.substr(8));
             else if (line.starts_with("db="))
                 f.db = line.substr(3);
             else if (line.starts_with("renamed_to="))
@@ -494,6 +504,7 @@ struct upgrade_plan {
     std::string table;       // the name it is opened under
     std::string stored_key;  // the metadata key of the stored fingerprint ("table:<old name>" when renamed)
     fingerprint stored;      // with db filled in
+    std::optional<std::string> stored_raw;  // its bytes: another process may have changed them since
     std::size_t stored_fields = 0;  // top-level fields of the stored rows
     fingerprint target;      // the metadata once upgraded (db left empty)
     // false: the rows are as this program wants them, and an unfinished upgrade that another
@@ -671,6 +682,7 @@ public:
             plan.table = table;
             plan.stored_key = stored_key;
             plan.stored = stored ? *stored : fingerprint{};
+            plan.stored_raw = meta_get(txn_, meta_, stored_key, table);
             plan.stored_fields = stored_fields;
             plan.target = now;
             plan.rewrite = rewrite;
@@ -728,7 +740,8 @@ public:
                 meta_put(txn_, meta_, stored_key, tomb.serialize(), table);
             }
         }
-        watch_.expected.emplace_back(meta_key, rw ? std::optional<std::string>(value) : meta_get(txn_, meta_, meta_key, table));
+        // What every later transaction expects to find (the bytes as stored, not as re-serialized).
+        watch_.expected.emplace_back(meta_key, meta_get(txn_, meta_, meta_key, table));
         watch_.expected.emplace_back("upgrade:" + table, std::nullopt);
         return std::nullopt;
     }
@@ -779,7 +792,6 @@ struct store_state {
     std::filesystem::path remove_on_close;  // set by Store::temporary()
     bool read_only = false;                 // this Store's option, even over a shared read-write environment
     schema_watch schema;                    // what every transaction checks first
-    std::size_t upgrade_batch_bytes = 0;    // options::upgrade_batch_bytes
 
     store_state() = default;
     store_state(const store_state&) = delete;

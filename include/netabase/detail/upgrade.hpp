@@ -56,7 +56,7 @@ struct upgrade_marker {
             if (line.starts_with("db=")) {
                 m.db = line.substr(3);
             } else if (line.starts_with("phase=")) {
-                m.phase = std::stoul(std::string(line.substr(6)));
+                m.phase = fingerprint::parse_number(line.substr(6));
             } else if (line.starts_with("after=")) {
                 auto h = line.substr(6);
                 auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
@@ -145,8 +145,9 @@ private:
                 if (int rc = mdb::drop(t, d, 1)) throw_lmdb(rc, "cannot drop " + name, p_.table);
     }
 
-    // Runs fn(txn) in a write transaction until it commits, growing the map when it is full.
-    // fn returns what commit() should be asked to do: true commit, false abort.
+    // Runs fn(txn, change) in a write transaction and commits it (a fn that found nothing to do
+    // wrote nothing), growing the map when it is full and halving the batch when the
+    // transaction is; returns fn's result.
     template <class Fn>
     auto attempt(Fn&& fn) {
         for (;;) {
@@ -186,6 +187,7 @@ private:
     bool start() {
         return attempt([&](MDB_txn* t, schema_change& change) {
             MDB_dbi m = meta(t);
+            if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return false;  // changed since: open again
             auto marker = read_marker(t, m);
             if (marker && marker->target == target_) return true;  // resume where it stopped
             change.mark(t, m);
@@ -205,6 +207,7 @@ private:
                 MDB_dbi m = meta(t);
                 auto marker = read_marker(t, m);
                 if (!marker || marker->target != target_) return -1;
+                if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return -1;
                 if (marker->phase > s_.index_count) return 0;
                 bool done = marker->phase == 0 ? copy_rows(t, *marker) : fill_index(t, *marker);
                 if (done) {
@@ -335,6 +338,7 @@ private:
             MDB_dbi m = meta(t);
             auto marker = read_marker(t, m);
             if (!marker || marker->target != target_ || marker->phase <= s_.index_count) return false;
+            if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return false;
             change.mark(t, m);
             fingerprint now = p_.target;
             now.db = marker->db;
