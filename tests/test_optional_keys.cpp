@@ -94,6 +94,35 @@ constexpr auto netabase_model(netabase::tag<Slotted>) {
     return netabase::model<Slotted>("slotted").secondary_key(each_slot).secondary_key(label_n);
 }
 
+// An upgrade_from step that gives some rows a value and leaves the others without one: the
+// upgrade builds the index of the new version.
+struct AccountV1 {
+    std::uint64_t id;
+    std::string name;
+};
+
+constexpr auto netabase_model(netabase::tag<AccountV1>) {
+    return netabase::model<AccountV1>("accounts").primary_key(&AccountV1::id);
+}
+
+struct Account {
+    std::uint64_t id;
+    std::string name;
+    OptStr handle;
+};
+
+inline Account upgrade_account(AccountV1 old) {
+    OptStr handle = old.id % 2 ? OptStr{"h" + std::to_string(old.id)} : OptStr{};
+    return Account{old.id, std::move(old.name), std::move(handle)};
+}
+
+constexpr auto netabase_model(netabase::tag<Account>) {
+    return netabase::model<Account>("accounts")
+        .upgrade_from<AccountV1>([](AccountV1 old) { return upgrade_account(std::move(old)); })
+        .primary_key(&Account::id)
+        .secondary_key(&Account::handle, netabase::unique);
+}
+
 using Def = netabase::definition<User, Slotted>;
 using LegacyDef = netabase::definition<Legacy>;
 using Store = netabase::Store<Def>;
@@ -904,6 +933,38 @@ TEST_CASE("optional keys: opening sparse rebuilds only the optional indexes", "[
     CHECK(pk_of(users.index(&User::handle).get("amy")) == 3u);
     CHECK(users.index(&User::handle).size() == 2);
     CHECK(users.index(&User::name).count("bo") == 0);  // still missing: not rebuilt
+}
+
+// ---- upgrades -----------------------------------------------------------------------------
+
+TEST_CASE("optional keys: an upgrade builds a sparse index without the rows that have no value",
+          "[optional][upgrade]") {
+    netabase_test::temp_dir dir;
+    using V1Def = netabase::definition<AccountV1>;
+    using V2Def = netabase::definition<Account>;
+    Model<Account> model;
+    {
+        netabase::Store<V1Def> v1{dir.path(), fast()};
+        v1.write([&](netabase::WriteTransaction<V1Def>& txn) {
+            auto accounts = txn.open_tree<AccountV1>();
+            for (std::uint64_t id = 1; id <= 6; ++id) {
+                AccountV1 a{id, "n" + std::to_string(id)};
+                accounts.put(a);
+                model[id] = upgrade_account(a);
+            }
+        });
+    }
+    netabase::Store<V2Def> v2{dir.path(), fast()};  // runs the step on every row: three without a handle
+    check_verify(v2);
+    auto r = v2.begin_read();
+    auto accounts = r.open_tree<Account>();
+    CHECK(accounts.size() == 6);
+    auto handle = accounts.index(&Account::handle);
+    CHECK(handle.size() == 3);
+    check_index(
+        handle, model, [](const Account& a) { return a.handle; },
+        std::vector<OptStr>{std::nullopt, "h1", "h2", "h3", "h5"}, false);
+    CHECK(pk_of(handle.get("h5")) == 5u);
 }
 
 }  // namespace optional_keys_test
