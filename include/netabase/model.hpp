@@ -31,6 +31,13 @@ struct unique_t {
 // Marks a secondary key whose value may belong to one row only.
 inline constexpr unique_t unique{};
 
+struct index_absent_t {
+    explicit index_absent_t() = default;
+};
+// Marks a secondary key on a std::optional whose absent values (nullopt) are indexed too, as
+// one more key that sorts first. Without it an absent value has no index entry at all.
+inline constexpr index_absent_t index_absent{};
+
 namespace detail {
 
 // The position of a member among M's fields, found once by address on one instance. Only
@@ -116,9 +123,17 @@ struct computed_key_adapter {
     std::string id() const { return std::string(key.name); }
 };
 
-template <class K, bool Unique>
+template <class K, bool Unique, bool IndexAbsent = false>
 struct secondary {
+    static_assert(!IndexAbsent || !K::multi,
+                  "netabase: index_absent is for a single-valued key on a std::optional; netabase::keys(...) "
+                  "indexes every element it returns");
+    static_assert(!IndexAbsent || K::multi || kind_v<typename K::value_type> == kind::optional,
+                  "netabase: index_absent is only for a secondary key whose value type is a std::optional");
     static constexpr bool unique = Unique;
+    // A single-valued key on a std::optional without index_absent: a row whose value is
+    // nullopt has no entry in this index.
+    static constexpr bool sparse = !K::multi && kind_v<typename K::value_type> == kind::optional && !IndexAbsent;
     K key;
 };
 
@@ -180,6 +195,17 @@ struct model_def {
         return add<true>(detail::make_key(k));
     }
 
+    // A key on a std::optional that indexes nullopt too (see index_absent).
+    template <class K>
+    constexpr auto secondary_key(K k, index_absent_t) const {
+        return add<false, true>(detail::make_key(k));
+    }
+
+    template <class K>
+    constexpr auto secondary_key(K k, unique_t, index_absent_t) const {
+        return add<true, true>(detail::make_key(k));
+    }
+
     // The next step of the chain: rows stored by the version whose struct was From are turned
     // by fn(From) into the next version's struct or into M. Steps are declared oldest first;
     // a model's version is 1 + the number of its steps.
@@ -201,10 +227,10 @@ struct model_def {
     }
 
 private:
-    template <bool Unique, class K>
+    template <bool Unique, bool IndexAbsent = false, class K>
     constexpr auto add(K k) const {
-        return model_def<M, PK, Steps, S..., detail::secondary<K, Unique>>{
-            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique>{k}}), steps,
+        return model_def<M, PK, Steps, S..., detail::secondary<K, Unique, IndexAbsent>>{
+            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique, IndexAbsent>{k}}), steps,
             old_name};
     }
 };
@@ -251,12 +277,16 @@ struct model_traits {
 template <class M>
 using key_of = typename model_traits<M>::key_type;
 
-// Calls fn(key) for each key row m has under one secondary key: its one value, or each element
-// of a netabase::keys range (repeats included).
+// Calls fn(key) for each key row m has under one secondary key: its one value (none when a
+// sparse optional key holds nullopt), or each element of a netabase::keys range (repeats
+// included).
 template <class Sec, class M, class Fn>
 void for_each_key(const Sec& sec, const M& m, Fn&& fn) {
     if constexpr (std::remove_cvref_t<decltype(sec.key)>::multi) {
         for (const auto& k : sec.key(m)) fn(k);
+    } else if constexpr (Sec::sparse) {
+        decltype(auto) k = sec.key(m);
+        if (k.has_value()) fn(k);
     } else {
         fn(sec.key(m));
     }

@@ -881,13 +881,26 @@ private:
         return detail::compare(a, b) > 0;
     }
 
-    // Encodes every key the row has in this index: one, or one per distinct element.
+    // Whether one encoded single key (index_change::now or was) is an entry: a sparse optional
+    // key's nullopt has none and encodes to nothing (every other key encodes to >= 1 byte).
+    template <class Sec>
+    static bool has_key(const Sec&, const detail::buffer& b) noexcept {
+        if constexpr (Sec::sparse)
+            return !b.empty();
+        else
+            return true;
+    }
+
+    // Encodes every key the row has in this index: one, or one per distinct element. A sparse
+    // optional key holding nullopt has none: nothing is appended (see has_key).
     template <class Sec>
     void encode_keys(const Sec& sec, const M& m, detail::buffer& out,
                      std::vector<std::pair<std::uint32_t, std::uint32_t>>* items, const detail::index_state* ix,
                      bool check) const {
         if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
             decltype(auto) k = sec.key(m);
+            if constexpr (Sec::sparse)
+                if (!k.has_value()) return;
             detail::encode_key(out, k);
             if (check) check_size(out, ix, k);
         } else {
@@ -940,10 +953,10 @@ private:
 
     // Checks each of the row's keys in a unique index (one, or each of a multi-key's).
     template <class Sec>
-    void check_unique_all(const Sec&, MDB_txn* t, const detail::index_state& ix, const index_change& x,
+    void check_unique_all(const Sec& sec, MDB_txn* t, const detail::index_state& ix, const index_change& x,
                           std::span<const std::byte> pk, const M& m) const {
         if constexpr (!std::remove_cvref_t<decltype(std::declval<const Sec&>().key)>::multi) {
-            check_unique(t, ix, x.now.span(), pk, m);
+            if (has_key(sec, x.now)) check_unique(t, ix, x.now.span(), pk, m);
         } else {
             for (auto it : x.now_items) check_unique(t, ix, item(x.now, it), pk, m);
         }
@@ -1173,11 +1186,17 @@ private:
             if constexpr (old_keys_from_view()) {
                 reader r = detail::open_row(stored);
                 View<M> v(std::span<const std::byte>(r.position(), r.remaining()));
-                detail::for_each_secondary<M>([&](const auto&, auto pos) {
+                detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
                     constexpr std::size_t i = decltype(pos)::value;
                     constexpr auto member = std::get<i>(traits::decl.secondaries).key.member;
                     ch[i].was.clear();
-                    detail::encode_key(ch[i].was, v.template get<member>());
+                    if constexpr (std::remove_cvref_t<decltype(sec)>::sparse) {
+                        // (view_key_v has no optionals today, so this is not reached; kept exact.)
+                        decltype(auto) k = v.template get<member>();
+                        if (k.has_value()) detail::encode_key(ch[i].was, k);  // nullopt: no key
+                    } else {
+                        detail::encode_key(ch[i].was, v.template get<member>());
+                    }
                 });
             } else {
                 M before{};
@@ -1218,8 +1237,8 @@ private:
                 const detail::index_state& ix = table_->indexes[i];
                 if (purge) purge_entries(t, ix, pk);
                 if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
-                    if (exists) del_entry(t, ix, x.was.span(), pk);
-                    put_entry(t, ix, x.now.span(), pk);
+                    if (exists && has_key(sec, x.was)) del_entry(t, ix, x.was.span(), pk);
+                    if (has_key(sec, x.now)) put_entry(t, ix, x.now.span(), pk);
                 } else {
                     if (exists)
                         for (auto it : x.was_items)
@@ -1285,7 +1304,7 @@ private:
                     const detail::index_state& ix = table_->indexes[i];
                     if (!decoded) return purge_entries(t, ix, key);
                     if constexpr (!std::remove_cvref_t<decltype(sec.key)>::multi) {
-                        del_entry(t, ix, ch[i].was.span(), key);
+                        if (has_key(sec, ch[i].was)) del_entry(t, ix, ch[i].was.span(), key);
                     } else {
                         for (auto it : ch[i].was_items) del_entry(t, ix, item(ch[i].was, it), key);
                     }

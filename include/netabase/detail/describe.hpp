@@ -154,7 +154,9 @@ struct index_id_text {
     static constexpr void write(text_sink& out) { key_id_to<M, index_id_text>(out); }
 };
 
-// The fingerprint line of secondary key I: "<id>:<unique|multi>:<key type>".
+// The fingerprint line of secondary key I: "<id>:<unique|multi>:<key type>[:v<n>][:sparse]";
+// ":sparse" marks an optional key that leaves nullopt out (so that an index built with nullopt
+// entries is rebuilt).
 template <class M, std::size_t I>
 struct index_line_text {
     static constexpr const auto& sec = std::get<I>(model_traits<M>::decl.secondaries);
@@ -168,6 +170,7 @@ struct index_line_text {
                 out.put(":v");
                 out.put_number(static_cast<std::intmax_t>(sec.key.key.revision));
             }
+        if (std::remove_cvref_t<decltype(sec)>::sparse) out.put(":sparse");
     }
 };
 

@@ -35,7 +35,7 @@ struct fingerprint {
     std::string renamed_to;     // set on the entry a renamed table left under its old name
     std::string fields;
     std::string primary;
-    std::vector<std::string> indexes;  // "<id>:<unique|multi>:<key type>"
+    std::vector<std::string> indexes;  // "<id>:<unique|multi>:<key type>[:v<n>][:sparse]"
 
     [[gnu::cold]] std::string serialize() const {
         std::string s = "netabase/" + std::to_string(encoding_version);
@@ -127,6 +127,7 @@ template <class M>
         describe_type<K>(line);
         if constexpr (requires { sec.key.key.revision; })
             if (sec.key.key.revision != 1) line += ":v" + std::to_string(sec.key.key.revision);
+        if (std::remove_cvref_t<decltype(sec)>::sparse) line += ":sparse";
         f.indexes.push_back(std::move(line));
     });
     return f;
