@@ -191,9 +191,9 @@ private:
             if (round == 1000)  // each round finishes an upgrade or grows the map: never reached
                 throw error(errc::busy, "cannot open " + dir.string() + ": its tables keep changing under this open");
             try {
-                auto plans = detail::open_tables(*st);
-                if (plans.empty()) return st;
-                for (const auto& plan : plans) detail::table_upgrade(*st->env, plan, opt.upgrade_batch_bytes).run();
+                auto plan = detail::open_tables(*st);
+                if (!plan) return st;
+                detail::table_upgrade(*st->env, *plan, opt.upgrade_batch_bytes).run();
                 continue;
             } catch (const error& e) {
                 if (opt.read_only || e.code() != errc::map_full) throw;

@@ -59,8 +59,13 @@ private:
         std::uint64_t before = core_.env->schema_changes().load();
         core_.txn = core_.env->begin_read(core_.cursors);
         core_.life.begin();
+        if (!state_->schema.current(*core_.env)) [[unlikely]]
+            check_schema(before);  // another program may have changed the schema
+    }
+
+    [[gnu::cold, gnu::noinline]] void check_schema(std::uint64_t before) {
         try {
-            state_->schema.check(*core_.env, core_.txn, before);  // another program changed the schema?
+            state_->schema.check(*core_.env, core_.txn, before);
         } catch (...) {
             end();
             throw;
@@ -148,8 +153,13 @@ private:
         std::uint64_t before = core_.env->schema_changes().load();
         core_.txn = core_.env->begin_write();
         core_.life.begin();
+        if (!state_->schema.current(*core_.env)) [[unlikely]]
+            check_schema(before);  // never write rows that an index of a newer program would miss
+    }
+
+    [[gnu::cold, gnu::noinline]] void check_schema(std::uint64_t before) {
         try {
-            state_->schema.check(*core_.env, core_.txn, before);  // never write rows an index of a newer program misses
+            state_->schema.check(*core_.env, core_.txn, before);
         } catch (...) {
             end_abort();
             throw;

@@ -520,15 +520,16 @@ struct schema_watch {
     std::atomic<std::uint64_t> generation{0};                // the metadata's generation it matches
     std::atomic<std::uint64_t> seen{schema_counter::none};  // the shared counter value it matches
 
-    // c0: the shared counter loaded before the transaction's snapshot was taken.
-    void check(environment& env, MDB_txn* txn, std::uint64_t c0) {
+    // Loaded after the transaction's snapshot was taken: nothing changed since the last check.
+    bool current(environment& env) const noexcept {
         std::uint64_t c1 = env.schema_changes().load();
-        if (c1 != schema_counter::none && c1 == seen.load(std::memory_order_relaxed)) [[likely]]
-            return;
-        check_slow(txn, c0, c1);
+        return c1 != schema_counter::none && c1 == seen.load(std::memory_order_relaxed);
     }
 
-    [[gnu::cold, gnu::noinline]] void check_slow(MDB_txn* txn, std::uint64_t c0, std::uint64_t c1) {
+    // When not current(): reads the metadata in txn's snapshot and throws schema_changed if a
+    // table changed. c0: the shared counter loaded before the snapshot was taken.
+    [[gnu::cold, gnu::noinline]] void check(environment& env, MDB_txn* txn, std::uint64_t c0) {
+        std::uint64_t c1 = env.schema_changes().load();
         std::uint64_t g = meta_generation(txn, meta);
         if (g != generation.load()) {
             for (const auto& [key, value] : expected) {
@@ -590,13 +591,13 @@ public:
 
     template <std::size_t N>
     void open(const table_schema& s, table_state<N>& t) {
-        if (auto plan = open_table(s, t.name, t.dbi, t.indexes.data())) plans.push_back(std::move(*plan));
+        if (!plan) open_table(s, t.name, t.dbi, t.indexes.data());  // after one plan, the rest waits
     }
 
     // Opens (creates) the table and its indexes, checks its fingerprint against the stored one,
     // drops the indexes that are gone, builds the new ones, renames, and records the
     // fingerprint. A table whose rows must be rewritten is left alone and returned.
-    [[gnu::cold, gnu::noinline]] std::optional<upgrade_plan> open_table(const table_schema& s, std::string& table,
+    [[gnu::cold, gnu::noinline]] void open_table(const table_schema& s, std::string& table,
                                                                         MDB_dbi& dbi, index_state* indexes) {
         const std::size_t N = s.index_count;
         table = std::string(s.name);
@@ -678,16 +679,16 @@ public:
                                                        " and must be upgraded to version " +
                                                        std::to_string(now.version) + " (" + now.fields +
                                                        "); open the store read-write once to upgrade it");
-            upgrade_plan plan;
-            plan.schema = &s;
-            plan.table = table;
-            plan.stored_key = stored_key;
-            plan.stored = stored ? *stored : fingerprint{};
-            plan.stored_raw = meta_get(txn_, meta_, stored_key, table);
-            plan.stored_fields = stored_fields;
-            plan.target = now;
-            plan.rewrite = rewrite;
-            return plan;
+            plan = std::make_unique<upgrade_plan>();
+            plan->schema = &s;
+            plan->table = table;
+            plan->stored_key = stored_key;
+            plan->stored = stored ? *stored : fingerprint{};
+            plan->stored_raw = meta_get(txn_, meta_, stored_key, table);
+            plan->stored_fields = stored_fields;
+            plan->target = now;
+            plan->rewrite = rewrite;
+            return;
         }
         if (renaming && !rw)
             throw_mismatch(table, "it is stored as '" + old_name + "' (renamed_from); open the store read-write once "
@@ -744,7 +745,6 @@ public:
         // What every later transaction expects to find (the bytes as stored, not as re-serialized).
         watch_.expected.emplace_back(meta_key, meta_get(txn_, meta_, meta_key, table));
         watch_.expected.emplace_back("upgrade:" + table, std::nullopt);
-        return std::nullopt;
     }
 
     // After the opening transaction committed (or aborted): settles the shared counter.
@@ -752,7 +752,7 @@ public:
     bool changed() const noexcept { return change_.marked(); }
     MDB_dbi meta() const noexcept { return meta_; }
 
-    std::vector<upgrade_plan> plans;
+    std::unique_ptr<upgrade_plan> plan;  // the first table whose rows must be rewritten
 
 private:
     // The stored fingerprint as this program would serialize it (db empty when it is the name).
@@ -811,11 +811,11 @@ struct store_state {
     }
 };
 
-// Opens (read-write: creates) every table and index of Def in one transaction. Tables whose rows
-// must be rewritten first are returned instead, with nothing written; the caller upgrades them
-// (detail/upgrade.hpp) and calls this again.
+// Opens (read-write: creates) every table and index of Def in one transaction. When a table's
+// rows must be rewritten first, its plan is returned instead, with nothing written; the caller
+// upgrades it (detail/upgrade.hpp) and calls this again.
 template <class Def>
-std::vector<upgrade_plan> open_tables(store_state<Def>& st) {
+std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
     environment& env = *st.env;
     std::uint64_t c0 = env.schema_changes().load();
     auto run = [&](schema_opener& opener) {
@@ -855,11 +855,11 @@ std::vector<upgrade_plan> open_tables(store_state<Def>& st) {
     std::uint64_t counter = schema_counter::none;
     try {
         run(opener);
-        if (!opener.plans.empty()) {
+        if (opener.plan) {
             ::mdb_txn_abort(txn);
             env.end_write();
             opener.done();
-            return std::move(opener.plans);
+            return std::move(opener.plan);
         }
         std::uint64_t c1 = env.schema_changes().load();  // no other change can begin while this one writes
         if (!opener.changed() && c0 == c1 && (c1 & 1) == 0) counter = c1;

@@ -136,20 +136,27 @@ private:
         return ids;
     }
 
-    // Drops a (possibly partial) new database and its indexes.
-    void drop_staging(MDB_txn* t, const upgrade_marker& m) {
-        std::vector<std::string> names{m.db};
-        for (const auto& id : index_ids(m.target)) names.push_back(m.db + "/" + id);
+    // Deletes the databases that exist among `names`.
+    void drop_databases(MDB_txn* t, const std::vector<std::string>& names) {
         for (const auto& name : names)
             if (MDB_dbi d = open_named_db(env_, t, name, false, false, p_.table, true))
                 if (int rc = mdb::drop(t, d, 1)) throw_lmdb(rc, "cannot drop " + name, p_.table);
     }
 
-    // Runs fn(txn, change) in a write transaction and commits it (a fn that found nothing to do
-    // wrote nothing), growing the map when it is full and halving the batch when the
-    // transaction is; returns fn's result.
-    template <class Fn>
-    auto attempt(Fn&& fn) {
+    // Drops a (possibly partial) new database and its indexes.
+    void drop_staging(MDB_txn* t, const upgrade_marker& m) {
+        std::vector<std::string> names{m.db};
+        for (const auto& id : index_ids(m.target)) names.push_back(m.db + "/" + id);
+        drop_databases(t, names);
+    }
+
+    // One transaction's work: returns what the caller of attempt() needs to know.
+    using work = int (table_upgrade::*)(MDB_txn*, schema_change&);
+
+    // Runs (this->*fn)(txn, change) in a write transaction and commits it (work that found
+    // nothing to do wrote nothing), growing the map when it is full and halving the batch when
+    // the transaction is. Not a template: the upgrade's code is compiled once per program.
+    int attempt(work fn) {
         for (;;) {
             std::size_t size = env_.map_size();
             schema_change change(env_);
@@ -159,7 +166,7 @@ private:
             } settled{change};
             try {
                 txn_scope t(env_);
-                auto result = fn(t.get(), change);
+                int result = (this->*fn)(t.get(), change);
                 int rc = t.commit();
                 change.done();
                 if (rc == MDB_MAP_FULL) {
@@ -183,40 +190,28 @@ private:
         }
     }
 
-    // Starts the upgrade, or resumes the one the metadata records. false: nothing to do.
-    bool start() {
-        return attempt([&](MDB_txn* t, schema_change& change) {
-            MDB_dbi m = meta(t);
-            if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return false;  // changed since: open again
-            auto marker = read_marker(t, m);
-            if (marker && marker->target == target_) return true;  // resume where it stopped
-            change.mark(t, m);
-            if (marker) drop_staging(t, *marker);  // another program's unfinished upgrade
-            upgrade_marker fresh;
-            fresh.db = std::string(meta_name) + "~" + p_.table + "~" + std::to_string(meta_generation(t, m));
-            fresh.target = target_;
-            meta_put(t, m, marker_key_, fresh.serialize(), p_.table);
-            return true;
-        });
+    // Starts the upgrade, or resumes the one the metadata records. false: the table changed
+    // since it was planned (open again).
+    bool start() { return attempt(&table_upgrade::start_work) != 0; }
+
+    int start_work(MDB_txn* t, schema_change& change) {
+        MDB_dbi m = meta(t);
+        if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return 0;
+        auto marker = read_marker(t, m);
+        if (marker && marker->target == target_) return 1;  // resume where it stopped
+        change.mark(t, m);
+        if (marker) drop_staging(t, *marker);  // another program's unfinished upgrade
+        upgrade_marker fresh;
+        fresh.db = std::string(meta_name) + "~" + p_.table + "~" + std::to_string(meta_generation(t, m));
+        fresh.target = target_;
+        meta_put(t, m, marker_key_, fresh.serialize(), p_.table);
+        return 1;
     }
 
     // One batch of the current phase. 1: more to do; 0: ready to swap; -1: not ours any more.
     int batch() {
         try {
-            return attempt([&](MDB_txn* t, schema_change&) -> int {
-                MDB_dbi m = meta(t);
-                auto marker = read_marker(t, m);
-                if (!marker || marker->target != target_) return -1;
-                if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return -1;
-                if (marker->phase > s_.index_count) return 0;
-                bool done = marker->phase == 0 ? copy_rows(t, *marker) : fill_index(t, *marker);
-                if (done) {
-                    ++marker->phase;
-                    marker->after.clear();
-                }
-                meta_put(t, m, marker_key_, marker->serialize(), p_.table);
-                return marker->phase > s_.index_count ? 0 : 1;
-            });
+            return attempt(&table_upgrade::batch_work);
         } catch (const error& e) {
             abandon();
             throw error(e.code(), "cannot upgrade table '" + p_.table + "' from version " +
@@ -229,34 +224,45 @@ private:
         }
     }
 
+    int batch_work(MDB_txn* t, schema_change&) {
+        MDB_dbi m = meta(t);
+        auto marker = read_marker(t, m);
+        if (!marker || marker->target != target_) return -1;
+        if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return -1;
+        if (marker->phase > s_.index_count) return 0;
+        bool done = marker->phase == 0 ? copy_rows(t, *marker) : fill_index(t, *marker);
+        if (done) {
+            ++marker->phase;
+            marker->after.clear();
+        }
+        meta_put(t, m, marker_key_, marker->serialize(), p_.table);
+        return marker->phase > s_.index_count ? 0 : 1;
+    }
+
     // After a failure: the new rows go, the old ones were never touched.
     void abandon() noexcept {
         try {
-            attempt([&](MDB_txn* t, schema_change& change) {
-                MDB_dbi m = meta(t);
-                auto marker = read_marker(t, m);
-                if (!marker || marker->target != target_) return false;
-                change.mark(t, m);
-                drop_staging(t, *marker);
-                meta_erase(t, m, marker_key_, p_.table);
-                return true;
-            });
+            drop_any_ = false;
+            attempt(&table_upgrade::drop_work);
         } catch (...) {
             // The marker stays: the next open drops the new rows and starts again.
         }
     }
 
-    // An upgrade to another target that a killed program left: its new rows go.
+    // An unfinished upgrade to another target that a killed program left: its new rows go.
     void abandon_foreign() {
-        attempt([&](MDB_txn* t, schema_change& change) {
-            MDB_dbi m = meta(t);
-            auto marker = read_marker(t, m);
-            if (!marker) return false;
-            change.mark(t, m);
-            drop_staging(t, *marker);
-            meta_erase(t, m, marker_key_, p_.table);
-            return true;
-        });
+        drop_any_ = true;
+        attempt(&table_upgrade::drop_work);
+    }
+
+    int drop_work(MDB_txn* t, schema_change& change) {
+        MDB_dbi m = meta(t);
+        auto marker = read_marker(t, m);
+        if (!marker || (!drop_any_ && marker->target != target_)) return 0;
+        change.mark(t, m);
+        drop_staging(t, *marker);
+        meta_erase(t, m, marker_key_, p_.table);
+        return 1;
     }
 
     // Positions c strictly after `after` (at the first entry when it is empty).
@@ -333,31 +339,29 @@ private:
 
     // The new rows become the table's: its metadata names them, the old database and its
     // indexes are dropped.
-    void swap() {
-        attempt([&](MDB_txn* t, schema_change& change) {
-            MDB_dbi m = meta(t);
-            auto marker = read_marker(t, m);
-            if (!marker || marker->target != target_ || marker->phase <= s_.index_count) return false;
-            if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return false;
-            change.mark(t, m);
-            fingerprint now = p_.target;
-            now.db = marker->db;
-            meta_put(t, m, "table:" + p_.table, now.serialize(), p_.table);
-            if (p_.stored_key != "table:" + p_.table) {
-                fingerprint tomb;
-                tomb.renamed_to = p_.table;
-                meta_put(t, m, p_.stored_key, tomb.serialize(), p_.table);
-            }
-            if (!p_.stored.db.empty()) {
-                std::vector<std::string> names{p_.stored.db};
-                for (const auto& line : p_.stored.indexes) names.push_back(p_.stored.db + "/" + index_id(line));
-                for (const auto& name : names)
-                    if (MDB_dbi d = open_named_db(env_, t, name, false, false, p_.table, true))
-                        if (int rc = mdb::drop(t, d, 1)) throw_lmdb(rc, "cannot drop " + name, p_.table);
-            }
-            meta_erase(t, m, marker_key_, p_.table);
-            return true;
-        });
+    void swap() { attempt(&table_upgrade::swap_work); }
+
+    int swap_work(MDB_txn* t, schema_change& change) {
+        MDB_dbi m = meta(t);
+        auto marker = read_marker(t, m);
+        if (!marker || marker->target != target_ || marker->phase <= s_.index_count) return 0;
+        if (meta_get(t, m, p_.stored_key, p_.table) != p_.stored_raw) return 0;
+        change.mark(t, m);
+        fingerprint now = p_.target;
+        now.db = marker->db;
+        meta_put(t, m, "table:" + p_.table, now.serialize(), p_.table);
+        if (p_.stored_key != "table:" + p_.table) {
+            fingerprint tomb;
+            tomb.renamed_to = p_.table;
+            meta_put(t, m, p_.stored_key, tomb.serialize(), p_.table);
+        }
+        if (!p_.stored.db.empty()) {
+            std::vector<std::string> names{p_.stored.db};
+            for (const auto& line : p_.stored.indexes) names.push_back(p_.stored.db + "/" + index_id(line));
+            drop_databases(t, names);
+        }
+        meta_erase(t, m, marker_key_, p_.table);
+        return 1;
     }
 
     environment& env_;
@@ -366,6 +370,7 @@ private:
     std::size_t batch_;
     std::string target_;
     std::string marker_key_;
+    bool drop_any_ = false;  // drop_work: any marker, or only this upgrade's
 };
 
 }  // namespace netabase::detail
