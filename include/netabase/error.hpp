@@ -26,6 +26,7 @@ enum class errc {
     invalid_argument,      // a call that can never succeed with these arguments
     bad_file,              // a path that is not a usable LMDB environment
     busy,                  // a second write transaction on the same thread would deadlock
+    wrong_thread,          // a write transaction used on a thread other than the one that began it
 };
 
 namespace detail {
@@ -59,6 +60,8 @@ public:
                 return "bad file";
             case errc::busy:
                 return "busy";
+            case errc::wrong_thread:
+                return "wrong thread";
         }
         return "unknown netabase error";
     }

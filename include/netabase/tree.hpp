@@ -957,6 +957,7 @@ private:
         try {
             throw;
         } catch (const error& e) {
+            if (e.code() == errc::wrong_thread) return;  // refused before touching the transaction
             if (e.code().category() == lmdb_category()) {
                 if (c.write) c.failed = true;
                 if (e.code().value() == MDB_MAP_FULL) c.map_full = true;
