@@ -19,6 +19,7 @@
 #include <boost/pfr/core.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -269,15 +270,63 @@ T decode_key_bytes(std::span<const std::byte> bytes) {
     return v;
 }
 
-// A key written for people, for error messages: 42, "alice", (3, "x").
+// A key written for people, for error messages: 42, "alice", (3, "x"), 0x00ff10 (bytes).
+// Readable at any size: past about `describe_limit` characters, strings and byte strings are cut
+// with an ellipsis and their size, sequences stop with their element count, tuples and
+// aggregates with an ellipsis.
+inline constexpr std::size_t describe_limit = 64;
+
+// Element types whose sequences are bytes, shown in hex: std::byte, unsigned char (std::uint8_t)
+// and char (a std::vector<char> key is a buffer: text keys are std::string). signed char
+// (std::int8_t) is a small number.
 template <class T>
-void describe_key(std::string& out, const T& v) {
+inline constexpr bool is_byte_v =
+    std::is_same_v<T, std::byte> || std::is_same_v<T, unsigned char> || std::is_same_v<T, char>;
+
+template <class T>
+constexpr bool is_byte_sequence() {
+    if constexpr (kind_v<T> == kind::vector || kind_v<T> == kind::array)
+        return is_byte_v<typename T::value_type>;
+    else
+        return false;
+}
+
+// Characters left of the description that began at out[start], and never fewer than a few.
+inline std::size_t describe_room(const std::string& out, std::size_t start) noexcept {
+    std::size_t used = out.size() - start;
+    return used + 16 < describe_limit ? describe_limit - used : 16;
+}
+
+template <class R>
+void describe_bytes(std::string& out, const R& bytes, std::size_t start) {
+    std::size_t n = bytes.size();
+    if (n == 0) {
+        out += "0x (empty)";
+        return;
+    }
+    std::size_t room = describe_room(out, start);
+    std::size_t shown = n * 2 + 2 <= room ? n : (room > 2 ? (room - 2) / 2 : 1);
+    static constexpr char digits[] = "0123456789abcdef";
+    out += "0x";
+    for (std::size_t i = 0; i < shown; ++i) {
+        auto b = static_cast<unsigned char>(bytes[i]);
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+    if (shown < n) out += "... (" + std::to_string(n) + " bytes)";
+}
+
+template <class T>
+void describe_key_part(std::string& out, const T& v, std::size_t start) {
     constexpr kind k = kind_v<T>;
     if constexpr (string_like<T>) {
         std::string_view s(v);
+        std::size_t room = describe_room(out, start);
         out += '"';
-        if (s.size() > 64) {
-            out.append(s.substr(0, 64));
+        if (s.size() > room) {
+            std::size_t cut = room;
+            while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xc0) == 0x80) --cut;  // whole UTF-8 characters
+            out.append(s.substr(0, cut));
             out += "...\" (" + std::to_string(s.size()) + " bytes)";
         } else {
             out.append(s);
@@ -286,7 +335,7 @@ void describe_key(std::string& out, const T& v) {
     } else if constexpr (k == kind::boolean) {
         out += v ? "true" : "false";
     } else if constexpr (k == kind::enumeration) {
-        describe_key(out, static_cast<std::underlying_type_t<T>>(v));
+        describe_key_part(out, static_cast<std::underlying_type_t<T>>(v), start);
     } else if constexpr (k == kind::integer) {
         if constexpr (sizeof(T) == 1)
             out += std::to_string(static_cast<int>(v));
@@ -296,42 +345,86 @@ void describe_key(std::string& out, const T& v) {
         out += std::to_string(v);
     } else if constexpr (k == kind::optional) {
         if (v)
-            describe_key(out, *v);
+            describe_key_part(out, *v, start);
         else
             out += "nullopt";
+    } else if constexpr (is_byte_sequence<T>()) {
+        describe_bytes(out, v, start);
     } else if constexpr (k == kind::vector || k == kind::array) {
         out += '[';
-        bool first = true;
+        std::size_t i = 0;
         for (const auto& e : v) {
-            if (!first) out += ", ";
-            first = false;
-            describe_key(out, static_cast<const typename T::value_type&>(e));
+            if (i != 0) {
+                if (out.size() - start >= describe_limit) {
+                    out += ", ... (" + std::to_string(v.size()) + " elements)";
+                    break;
+                }
+                out += ", ";
+            }
+            ++i;
+            describe_key_part(out, static_cast<const typename T::value_type&>(e), start);
         }
         out += ']';
     } else if constexpr (k == kind::pair || k == kind::tuple) {
         out += '(';
         std::apply(
             [&](const auto&... e) {
-                bool first = true;
-                ((out += first ? "" : ", ", first = false, describe_key(out, e)), ...);
+                bool first = true, full = false;
+                auto one = [&](const auto& x) {
+                    if (full) return;
+                    if (!first) {
+                        if (out.size() - start >= describe_limit) {
+                            out += ", ...";
+                            full = true;
+                            return;
+                        }
+                        out += ", ";
+                    }
+                    first = false;
+                    describe_key_part(out, x, start);
+                };
+                (one(e), ...);
             },
             v);
         out += ')';
     } else if constexpr (k == kind::duration) {
-        describe_key(out, v.count());
+        describe_key_part(out, v.count(), start);
     } else if constexpr (k == kind::time_point) {
-        describe_key(out, v.time_since_epoch().count());
+        describe_key_part(out, v.time_since_epoch().count(), start);
     } else if constexpr (k == kind::aggregate) {
         out += '{';
-        bool first = true;
+        bool first = true, full = false;
         boost::pfr::for_each_field(v, [&](const auto& f) {
-            if (!first) out += ", ";
+            if (full) return;
+            if (!first) {
+                if (out.size() - start >= describe_limit) {
+                    out += ", ...";
+                    full = true;
+                    return;
+                }
+                out += ", ";
+            }
             first = false;
-            describe_key(out, f);
+            describe_key_part(out, f, start);
         });
         out += '}';
     } else {
         out += "<key>";
+    }
+}
+
+// Appends v's description to out. A part that is long by itself (a float's digits) is cut at
+// the end, with the description's full length.
+template <class T>
+void describe_key(std::string& out, const T& v) {
+    const std::size_t start = out.size();
+    describe_key_part(out, v, start);
+    if (out.size() - start > 2 * describe_limit) {
+        std::size_t total = out.size() - start;
+        std::size_t cut = start + describe_limit;
+        while (cut > start && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+        out.resize(cut);
+        out += "... (" + std::to_string(total) + " characters)";
     }
 }
 
