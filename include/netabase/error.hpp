@@ -1,6 +1,8 @@
 // netabase::error, netabase::errc and the two error categories.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include <lmdb.h>
 
 #include <string>

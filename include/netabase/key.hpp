@@ -14,6 +14,8 @@
 // Every encoding is self-delimiting, so keys of one type are prefix-free.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 
 #include <boost/pfr/core.hpp>

@@ -1,6 +1,8 @@
 // Tree<M>: one model's table and its secondary indexes, seen through one transaction.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
