@@ -25,6 +25,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 
 namespace netabase {
@@ -299,6 +300,45 @@ inline std::size_t describe_room(const std::string& out, std::size_t start) noex
     return used + 16 < describe_limit ? describe_limit - used : 16;
 }
 
+// The longest prefix of s of at most n bytes that ends between UTF-8 characters.
+inline std::size_t utf8_prefix(std::string_view s, std::size_t n) noexcept {
+    while (n > 0 && n < s.size() && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+    return n;
+}
+
+// Before each part after the first: ", ", or, once the description has used its room, the
+// ellipsis (with the element count, if given) and false.
+inline bool describe_next(std::string& out, std::size_t start, std::size_t elements = 0) {
+    if (out.size() - start < describe_limit) {
+        out += ", ";
+        return true;
+    }
+    out += ", ...";
+    if (elements) out += " (" + std::to_string(elements) + " elements)";
+    return false;
+}
+
+template <class T>
+void describe_key_part(std::string& out, const T& v, std::size_t start);
+
+// The parts of a pair, tuple or aggregate (as a tuple of references), between open and close.
+template <class Tuple>
+void describe_parts(std::string& out, const Tuple& parts, std::size_t start, char open, char close) {
+    out += open;
+    std::apply(
+        [&](const auto&... e) {
+            bool first = true, more = true;
+            auto part = [&](const auto& x) {
+                if (!more || (!first && !(more = describe_next(out, start)))) return;
+                first = false;
+                describe_key_part(out, x, start);
+            };
+            (part(e), ...);
+        },
+        parts);
+    out += close;
+}
+
 template <class R>
 void describe_bytes(std::string& out, const R& bytes, std::size_t start) {
     std::size_t n = bytes.size();
@@ -326,9 +366,7 @@ void describe_key_part(std::string& out, const T& v, std::size_t start) {
         std::size_t room = describe_room(out, start);
         out += '"';
         if (s.size() > room) {
-            std::size_t cut = room;
-            while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xc0) == 0x80) --cut;  // whole UTF-8 characters
-            out.append(s.substr(0, cut));
+            out.append(s.substr(0, utf8_prefix(s, room)));
             out += "...\" (" + std::to_string(s.size()) + " bytes)";
         } else {
             out.append(s);
@@ -354,62 +392,21 @@ void describe_key_part(std::string& out, const T& v, std::size_t start) {
         describe_bytes(out, v, start);
     } else if constexpr (k == kind::vector || k == kind::array) {
         out += '[';
-        std::size_t i = 0;
+        bool first = true;
         for (const auto& e : v) {
-            if (i != 0) {
-                if (out.size() - start >= describe_limit) {
-                    out += ", ... (" + std::to_string(v.size()) + " elements)";
-                    break;
-                }
-                out += ", ";
-            }
-            ++i;
+            if (!first && !describe_next(out, start, v.size())) break;
+            first = false;
             describe_key_part(out, static_cast<const typename T::value_type&>(e), start);
         }
         out += ']';
     } else if constexpr (k == kind::pair || k == kind::tuple) {
-        out += '(';
-        std::apply(
-            [&](const auto&... e) {
-                bool first = true, full = false;
-                auto one = [&](const auto& x) {
-                    if (full) return;
-                    if (!first) {
-                        if (out.size() - start >= describe_limit) {
-                            out += ", ...";
-                            full = true;
-                            return;
-                        }
-                        out += ", ";
-                    }
-                    first = false;
-                    describe_key_part(out, x, start);
-                };
-                (one(e), ...);
-            },
-            v);
-        out += ')';
+        describe_parts(out, v, start, '(', ')');
     } else if constexpr (k == kind::duration) {
         describe_key_part(out, v.count(), start);
     } else if constexpr (k == kind::time_point) {
         describe_key_part(out, v.time_since_epoch().count(), start);
     } else if constexpr (k == kind::aggregate) {
-        out += '{';
-        bool first = true, full = false;
-        boost::pfr::for_each_field(v, [&](const auto& f) {
-            if (full) return;
-            if (!first) {
-                if (out.size() - start >= describe_limit) {
-                    out += ", ...";
-                    full = true;
-                    return;
-                }
-                out += ", ";
-            }
-            first = false;
-            describe_key_part(out, f, start);
-        });
-        out += '}';
+        describe_parts(out, boost::pfr::structure_tie(v), start, '{', '}');
     } else {
         out += "<key>";
     }
@@ -423,9 +420,7 @@ void describe_key(std::string& out, const T& v) {
     describe_key_part(out, v, start);
     if (out.size() - start > 2 * describe_limit) {
         std::size_t total = out.size() - start;
-        std::size_t cut = start + describe_limit;
-        while (cut > start && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
-        out.resize(cut);
+        out.resize(start + utf8_prefix(std::string_view(out).substr(start), describe_limit));
         out += "... (" + std::to_string(total) + " characters)";
     }
 }
