@@ -312,7 +312,6 @@ public:
             return;
         }
         orphan_ = orphan{t, writer(), std::this_thread::get_id(), std::move(self)};
-        next_orphaned_ = std::exchange(orphaned_head(), this);
         orphaned_.store(true);
         std::lock_guard resize_lock(mu_);
         cv_.notify_all();  // a resize waiting for this transaction throws instead
@@ -331,38 +330,25 @@ public:
         keep = std::move(orphan_.keep);
         orphan_ = orphan{};
         writer_exited_ = false;
-        for (environment** p = &orphaned_head(); *p; p = &(*p)->next_orphaned_)
-            if (*p == this) {
-                *p = next_orphaned_;
-                break;
-            }
-        next_orphaned_ = nullptr;
         orphaned_.store(false);
         return false;
     }
 
-    // At a thread's exit: marks the write transactions it still has open as left by a thread that
-    // exited, then aborts every orphaned one it began.
+    // At a thread's exit, for each environment it is the writer of (found among the ones it
+    // counts transactions on, which stay alive while counted): aborts its orphaned write
+    // transaction, or marks the one still open as left by a thread that exited.
     static void on_thread_exit() noexcept {
-        {
-            std::lock_guard lock(orphans_mutex());
-            for (auto& s : this_thread_transactions.slots)  // env is alive while it counts a transaction
-                if (s.count > 0 && s.env->writer() == std::this_thread::get_id()) {
-                    auto* e = const_cast<environment*>(s.env);
-                    if (e->orphan_.txn) continue;  // its own orphan: settled below
-                    e->writer_exited_ = true;
-                    e->orphaned_.store(true);
-                }
-        }
-        for (;;) {
-            environment* mine = nullptr;
-            {
-                std::lock_guard lock(orphans_mutex());
-                for (environment* e = orphaned_head(); e && !mine; e = e->next_orphaned_)
-                    if (e->orphan_.owner == std::this_thread::get_id()) mine = e;
+        for (auto& s : this_thread_transactions.slots) {
+            if (s.count == 0 || s.env->writer() != std::this_thread::get_id()) continue;
+            auto* e = const_cast<environment*>(s.env);
+            std::unique_lock lock(orphans_mutex());
+            if (e->orphan_.txn) {
+                lock.unlock();
+                e->settle_orphan();  // may destroy e: its `keep` was what held it open
+            } else {
+                e->writer_exited_ = true;  // orphan_write aborts it where it is destroyed
+                e->orphaned_.store(true);
             }
-            if (!mine) return;
-            mine->settle_orphan();  // its `keep` holds it open until then
         }
     }
 
@@ -470,10 +456,6 @@ private:
         static std::mutex m;
         return m;
     }
-    static environment*& orphaned_head() {  // the environments with an orphan, through next_orphaned_
-        static environment* head = nullptr;
-        return head;
-    }
 
     [[noreturn, gnu::cold, gnu::noinline]] void throw_orphaned(const char* what) {
         std::string owner, ended_on;
@@ -577,9 +559,8 @@ private:
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
     std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
-    orphan orphan_;                      // under orphans_mutex(), with the two below
+    orphan orphan_;                      // under orphans_mutex(), with writer_exited_
     bool writer_exited_ = false;         // the writer's thread exited with its transaction open
-    environment* next_orphaned_ = nullptr;
 };
 
 inline orphan_reaper::~orphan_reaper() { environment::on_thread_exit(); }
