@@ -301,7 +301,7 @@ public:
     // If that thread has already exited, the transaction is aborted here: LMDB's lock is a robust
     // mutex, which the next writer takes over from the dead thread, finding no transaction open.
     void orphan_write(MDB_txn* t, std::shared_ptr<environment> self) noexcept {
-        std::unique_lock lock(orphans_mutex());
+        std::unique_lock lock(orphan_mu_);
         if (writer_exited_) {
             ::mdb_txn_abort(t);  // its unlock of the dead thread's mutex fails, harmlessly
             writer_exited_ = false;
@@ -322,7 +322,7 @@ public:
     // thread exited: LMDB would declare the environment dead if a writer took over its lock now).
     [[gnu::cold, gnu::noinline]] bool settle_orphan() noexcept {
         std::shared_ptr<environment> keep;  // released after the lock: it may be the last owner
-        std::lock_guard lock(orphans_mutex());
+        std::lock_guard lock(orphan_mu_);  // destroyed before keep
         if (!orphan_.txn) return writer_exited_;
         if (orphan_.owner != std::this_thread::get_id()) return true;
         ::mdb_txn_abort(orphan_.txn);
@@ -341,7 +341,7 @@ public:
         for (auto& s : this_thread_transactions.slots) {
             if (s.count == 0 || s.env->writer() != std::this_thread::get_id()) continue;
             auto* e = const_cast<environment*>(s.env);
-            std::unique_lock lock(orphans_mutex());
+            std::unique_lock lock(e->orphan_mu_);
             if (e->orphan_.txn) {
                 lock.unlock();
                 e->settle_orphan();  // may destroy e: its `keep` was what held it open
@@ -452,15 +452,11 @@ private:
         std::thread::id ended_on;  // destroyed its WriteTransaction
         std::shared_ptr<environment> keep;
     };
-    static std::mutex& orphans_mutex() {
-        static std::mutex m;
-        return m;
-    }
 
     [[noreturn, gnu::cold, gnu::noinline]] void throw_orphaned(const char* what) {
         std::string owner, ended_on;
         {
-            std::lock_guard lock(orphans_mutex());
+            std::lock_guard lock(orphan_mu_);
             if (!orphan_.txn)
                 throw error(errc::wrong_thread,
                             what + path_.string() + ": the thread " + thread_name(writer()) +
@@ -559,7 +555,8 @@ private:
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
     std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
-    orphan orphan_;                      // under orphans_mutex(), with writer_exited_
+    std::mutex orphan_mu_;               // orphan_ and writer_exited_
+    orphan orphan_;
     bool writer_exited_ = false;         // the writer's thread exited with its transaction open
 };
 
