@@ -1,7 +1,13 @@
 # Compiles SOURCE with COMPILER (syntax only) and checks the outcome: a file whose first
 # line is "// EXPECT: <regex>" must fail with output matching <regex>; "// EXPECT-COMPILES"
 # must compile. Run by ctest: cmake -DCOMPILER=... -DSOURCE=... -DINCLUDES=a|b -P compile_fail.cmake
-file(STRINGS "${SOURCE}" first LIMIT_COUNT 1)
+# -DEXPECT=<regex> stands for that first line (for a file that is no test, such as an example),
+# and -DONE_ERROR=ON also requires that the output hold exactly one "error:".
+if(DEFINED EXPECT)
+  set(first "// EXPECT: ${EXPECT}")
+else()
+  file(STRINGS "${SOURCE}" first LIMIT_COUNT 1)
+endif()
 string(REPLACE "|" ";" includes "${INCLUDES}")
 set(args -std=c++20 -fsyntax-only)
 foreach(dir IN LISTS includes)
@@ -24,5 +30,12 @@ if(rc EQUAL 0)
 endif()
 if(NOT "${out}${err}" MATCHES "${expect}")
   message(FATAL_ERROR "${SOURCE} failed to compile, but not with '${expect}':\n${err}")
+endif()
+if(ONE_ERROR)
+  string(REGEX MATCHALL "error:" errors "${out}${err}")
+  list(LENGTH errors count)
+  if(NOT count EQUAL 1)
+    message(FATAL_ERROR "${SOURCE} failed to compile with '${expect}', but with ${count} errors, not one:\n${err}")
+  endif()
 endif()
 message(STATUS "failed to compile as expected: ${expect}")

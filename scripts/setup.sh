@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   g++-12 clang-16
+  clang-14  # Debian 12's default clang++: the compile_fail.clang14 tests check it is refused in one line
   libclang-rt-16-dev  # libFuzzer and the sanitizer runtimes for clang (only a Recommends of clang-16)
   liblmdb-dev lmdb-utils
   libboost1.81-dev # Boost.PFR; the default libboost-dev (1.74) has none

@@ -7,6 +7,8 @@
 // LMDB only guarantees 2-byte alignment of the values it returns.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/crc32c.hpp"
 #include "netabase/error.hpp"

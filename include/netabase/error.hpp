@@ -1,6 +1,8 @@
 // netabase::error, netabase::errc and the two error categories.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include <lmdb.h>
 
 #include <string>
@@ -27,6 +29,7 @@ enum class errc {
     bad_file,              // a path that is not a usable LMDB environment
     busy,                  // a second write transaction on the same thread would deadlock
     schema_changed,        // another program changed the store's schema since this one opened it
+    wrong_thread,          // a write transaction used on a thread other than the one that began it
 };
 
 namespace detail {
@@ -62,6 +65,8 @@ public:
                 return "busy";
             case errc::schema_changed:
                 return "schema changed";
+            case errc::wrong_thread:
+                return "wrong thread";
         }
         return "unknown netabase error";
     }

@@ -1,6 +1,8 @@
 // Guard<M>: one row as LMDB holds it, borrowed from the transaction's snapshot.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/detail/lifetime.hpp"
 #include "netabase/error.hpp"

@@ -14,14 +14,18 @@
 // Every encoding is self-delimiting, so keys of one type are prefix-free.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 
 #include <boost/pfr/core.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 
 namespace netabase {
@@ -280,15 +284,100 @@ T decode_key_bytes(std::span<const std::byte> bytes) {
     return v;
 }
 
-// A key written for people, for error messages: 42, "alice", (3, "x").
+// A key written for people, for error messages: 42, "alice", (3, "x"), 0x00ff10 (bytes).
+// Readable at any size: past about `describe_limit` characters, strings and byte strings are cut
+// with an ellipsis and their size, sequences stop with their element count, tuples and
+// aggregates with an ellipsis.
+inline constexpr std::size_t describe_limit = 64;
+
+// Element types whose sequences are bytes, shown in hex: std::byte, unsigned char (std::uint8_t)
+// and char (a std::vector<char> key is a buffer: text keys are std::string). signed char
+// (std::int8_t) is a small number.
 template <class T>
-void describe_key(std::string& out, const T& v) {
+inline constexpr bool is_byte_v =
+    std::is_same_v<T, std::byte> || std::is_same_v<T, unsigned char> || std::is_same_v<T, char>;
+
+template <class T>
+constexpr bool is_byte_sequence() {
+    if constexpr (kind_v<T> == kind::vector || kind_v<T> == kind::array)
+        return is_byte_v<typename T::value_type>;
+    else
+        return false;
+}
+
+// Characters left of the description that began at out[start], and never fewer than a few.
+inline std::size_t describe_room(const std::string& out, std::size_t start) noexcept {
+    std::size_t used = out.size() - start;
+    return used + 16 < describe_limit ? describe_limit - used : 16;
+}
+
+// The longest prefix of s of at most n bytes that ends between UTF-8 characters.
+inline std::size_t utf8_prefix(std::string_view s, std::size_t n) noexcept {
+    while (n > 0 && n < s.size() && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+    return n;
+}
+
+// Before each part after the first: ", ", or, once the description has used its room, the
+// ellipsis (with the element count, if given) and false.
+inline bool describe_next(std::string& out, std::size_t start, std::size_t elements = 0) {
+    if (out.size() - start < describe_limit) {
+        out += ", ";
+        return true;
+    }
+    out += ", ...";
+    if (elements) out += " (" + std::to_string(elements) + " elements)";
+    return false;
+}
+
+template <class T>
+void describe_key_part(std::string& out, const T& v, std::size_t start);
+
+// The parts of a pair, tuple or aggregate (as a tuple of references), between open and close.
+template <class Tuple>
+void describe_parts(std::string& out, const Tuple& parts, std::size_t start, char open, char close) {
+    out += open;
+    std::apply(
+        [&](const auto&... e) {
+            bool first = true, more = true;
+            auto part = [&](const auto& x) {
+                if (!more || (!first && !(more = describe_next(out, start)))) return;
+                first = false;
+                describe_key_part(out, x, start);
+            };
+            (part(e), ...);
+        },
+        parts);
+    out += close;
+}
+
+template <class R>
+void describe_bytes(std::string& out, const R& bytes, std::size_t start) {
+    std::size_t n = bytes.size();
+    if (n == 0) {
+        out += "0x (empty)";
+        return;
+    }
+    std::size_t room = describe_room(out, start);
+    std::size_t shown = n * 2 + 2 <= room ? n : (room > 2 ? (room - 2) / 2 : 1);
+    static constexpr char digits[] = "0123456789abcdef";
+    out += "0x";
+    for (std::size_t i = 0; i < shown; ++i) {
+        auto b = static_cast<unsigned char>(bytes[i]);
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+    if (shown < n) out += "... (" + std::to_string(n) + " bytes)";
+}
+
+template <class T>
+void describe_key_part(std::string& out, const T& v, std::size_t start) {
     constexpr kind k = kind_v<T>;
     if constexpr (string_like<T>) {
         std::string_view s(v);
+        std::size_t room = describe_room(out, start);
         out += '"';
-        if (s.size() > 64) {
-            out.append(s.substr(0, 64));
+        if (s.size() > room) {
+            out.append(s.substr(0, utf8_prefix(s, room)));
             out += "...\" (" + std::to_string(s.size()) + " bytes)";
         } else {
             out.append(s);
@@ -297,7 +386,7 @@ void describe_key(std::string& out, const T& v) {
     } else if constexpr (k == kind::boolean) {
         out += v ? "true" : "false";
     } else if constexpr (k == kind::enumeration) {
-        describe_key(out, static_cast<std::underlying_type_t<T>>(v));
+        describe_key_part(out, static_cast<std::underlying_type_t<T>>(v), start);
     } else if constexpr (k == kind::integer) {
         if constexpr (sizeof(T) == 1)
             out += std::to_string(static_cast<int>(v));
@@ -307,42 +396,43 @@ void describe_key(std::string& out, const T& v) {
         out += std::to_string(v);
     } else if constexpr (k == kind::optional) {
         if (v)
-            describe_key(out, *v);
+            describe_key_part(out, *v, start);
         else
             out += "nullopt";
+    } else if constexpr (is_byte_sequence<T>()) {
+        describe_bytes(out, v, start);
     } else if constexpr (k == kind::vector || k == kind::array) {
         out += '[';
         bool first = true;
         for (const auto& e : v) {
-            if (!first) out += ", ";
+            if (!first && !describe_next(out, start, v.size())) break;
             first = false;
-            describe_key(out, static_cast<const typename T::value_type&>(e));
+            describe_key_part(out, static_cast<const typename T::value_type&>(e), start);
         }
         out += ']';
     } else if constexpr (k == kind::pair || k == kind::tuple) {
-        out += '(';
-        std::apply(
-            [&](const auto&... e) {
-                bool first = true;
-                ((out += first ? "" : ", ", first = false, describe_key(out, e)), ...);
-            },
-            v);
-        out += ')';
+        describe_parts(out, v, start, '(', ')');
     } else if constexpr (k == kind::duration) {
-        describe_key(out, v.count());
+        describe_key_part(out, v.count(), start);
     } else if constexpr (k == kind::time_point) {
-        describe_key(out, v.time_since_epoch().count());
+        describe_key_part(out, v.time_since_epoch().count(), start);
     } else if constexpr (k == kind::aggregate) {
-        out += '{';
-        bool first = true;
-        boost::pfr::for_each_field(v, [&](const auto& f) {
-            if (!first) out += ", ";
-            first = false;
-            describe_key(out, f);
-        });
-        out += '}';
+        describe_parts(out, boost::pfr::structure_tie(v), start, '{', '}');
     } else {
         out += "<key>";
+    }
+}
+
+// Appends v's description to out. A part that is long by itself (a float's digits) is cut at
+// the end, with the description's full length.
+template <class T>
+void describe_key(std::string& out, const T& v) {
+    const std::size_t start = out.size();
+    describe_key_part(out, v, start);
+    if (out.size() - start > 2 * describe_limit) {
+        std::size_t total = out.size() - start;
+        out.resize(start + utf8_prefix(std::string_view(out).substr(start), describe_limit));
+        out += "... (" + std::to_string(total) + " characters)";
     }
 }
 

@@ -1,6 +1,8 @@
 // netabase: typed, zero-copy tables over LMDB. The one header users include.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/error.hpp"
 #include "netabase/guard.hpp"

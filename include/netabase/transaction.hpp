@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -168,6 +169,14 @@ private:
 
     void end_abort() noexcept {
         if (!core_.txn) return;
+        if (core_.env->writer() != std::this_thread::get_id()) [[unlikely]] {
+            // Destroyed on another thread than the one that began it, where it cannot throw: only
+            // that thread can release LMDB's writer lock, so the environment keeps the transaction
+            // for it to abort (environment::orphan_write).
+            core_.life.end();
+            core_.env->orphan_write(std::exchange(core_.txn, nullptr), state_->env);
+            return;
+        }
         core_.close_cursors_of(core_.txn);
         core_.life.end();
         ::mdb_txn_abort(std::exchange(core_.txn, nullptr));

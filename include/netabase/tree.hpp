@@ -1,6 +1,8 @@
 // Tree<M>: one model's table and its secondary indexes, seen through one transaction.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
@@ -970,6 +972,7 @@ private:
         try {
             throw;
         } catch (const error& e) {
+            if (e.code() == errc::wrong_thread) return;  // refused before touching the transaction
             if (e.code().category() == lmdb_category()) {
                 if (c.write) c.failed = true;
                 if (e.code().value() == MDB_MAP_FULL) c.map_full = true;

@@ -1,6 +1,8 @@
 // store.verify(): walks every table and index and reports what does not agree.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/lmdb.hpp"

@@ -8,6 +8,8 @@
 // on disk to save that one walk.)
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include "netabase/codec.hpp"
 #include "netabase/detail/lifetime.hpp"
 #include "netabase/error.hpp"

@@ -2,6 +2,8 @@
 // LMDB key (at most 511 bytes) never allocates; larger contents move to the heap.
 #pragma once
 
+#include "netabase/detail/config.hpp"  // first: refuses a compiler too old
+
 #include <cstddef>
 #include <cstring>
 #include <memory>

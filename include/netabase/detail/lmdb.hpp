@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -152,6 +153,20 @@ struct thread_transactions {
 };
 inline thread_local thread_transactions this_thread_transactions;
 
+// How a thread is named in messages: as `std::cout << std::this_thread::get_id()` prints it.
+[[gnu::cold, gnu::noinline]] inline std::string thread_name(std::thread::id id) {
+    std::ostringstream s;
+    s << id;
+    return s.str();
+}
+
+// At its thread's exit, ends what environment::orphan_write left for that thread. Touched by
+// begin_write, so every thread that writes has one.
+struct orphan_reaper {
+    ~orphan_reaper();
+};
+inline thread_local orphan_reaper this_thread_reaper;
+
 // One LMDB environment, shared by every Store of the process that names the same file.
 class environment {
 public:
@@ -201,6 +216,8 @@ public:
 
     // A reset read transaction from the pool, renewed (with the cursors it had), or a new one.
     MDB_txn* begin_read(cursor_cache& cursors) {
+        if (orphaned_.load()) [[unlikely]]
+            settle_orphan();
         enter();
         MDB_txn* txn = nullptr;
         {
@@ -251,6 +268,8 @@ public:
     MDB_txn* begin_write() {
         if (read_only_)
             throw error(errc::read_only, "cannot write: the store at " + path_.string() + " is open read-only");
+        if (orphaned_.load()) [[unlikely]]
+            if (settle_orphan()) throw_orphaned("cannot begin a write transaction on ");
         if (writer_.load(std::memory_order_relaxed) == std::this_thread::get_id())
             throw error(errc::busy, "this thread already has a write transaction open on " + path_.string() +
                                         "; LMDB allows one writer, so a second would deadlock");
@@ -266,11 +285,79 @@ public:
             throw_lmdb(rc, "cannot begin a write transaction");
         }
         writer_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        (void)&this_thread_reaper;  // constructs it on this thread's first write
         return t;
     }
 
+    // The thread whose write transaction is open (LMDB's writer lock is that thread's), or none.
+    std::thread::id writer() const noexcept { return writer_.load(std::memory_order_relaxed); }
+
+    // A WriteTransaction destroyed without commit or abort on a thread other than the one that
+    // began it lands here: its destructor cannot throw, and aborting from this thread would leave
+    // LMDB's writer lock held by the other thread (a pthread mutex only its owner can unlock), so
+    // every later write would hang. Instead the transaction waits here, and `self` keeps the
+    // environment open, until the thread that began it aborts it: at that thread's next
+    // begin_read or begin_write on this environment, or when it exits. Meanwhile begin_write on
+    // any other thread throws errc::wrong_thread instead of waiting forever for the lock.
+    // If that thread has already exited, the transaction is aborted here: LMDB's lock is a robust
+    // mutex, which the next writer takes over from the dead thread, finding no transaction open.
+    void orphan_write(MDB_txn* t, std::shared_ptr<environment> self) noexcept {
+        std::unique_lock lock(orphan_mu_);
+        if (writer_exited_) {
+            ::mdb_txn_abort(t);  // its unlock of the dead thread's mutex fails, harmlessly
+            writer_exited_ = false;
+            orphaned_.store(false);
+            writer_.store(std::thread::id{}, std::memory_order_relaxed);
+            lock.unlock();
+            leave_count();  // (the thread's own count of its transactions went with it)
+            return;
+        }
+        orphan_ = orphan{t, writer(), std::this_thread::get_id(), std::move(self)};
+        orphaned_.store(true);
+        std::lock_guard resize_lock(mu_);
+        cv_.notify_all();  // a resize waiting for this transaction throws instead
+    }
+
+    // Aborts the orphaned write transaction if this thread began it; true while a write
+    // transaction is left that no thread can end here (another thread's orphan, or one whose
+    // thread exited: LMDB would declare the environment dead if a writer took over its lock now).
+    [[gnu::cold, gnu::noinline]] bool settle_orphan() noexcept {
+        std::shared_ptr<environment> keep;  // released after the lock: it may be the last owner
+        std::lock_guard lock(orphan_mu_);  // destroyed before keep
+        if (!orphan_.txn) return writer_exited_;
+        if (orphan_.owner != std::this_thread::get_id()) return true;
+        ::mdb_txn_abort(orphan_.txn);
+        end_write();
+        keep = std::move(orphan_.keep);
+        orphan_ = orphan{};
+        writer_exited_ = false;
+        orphaned_.store(false);
+        return false;
+    }
+
+    // At a thread's exit, for each environment it is the writer of (found among the ones it
+    // counts transactions on, which stay alive while counted): aborts its orphaned write
+    // transaction, or marks the one still open as left by a thread that exited.
+    static void on_thread_exit() noexcept {
+        for (auto& s : this_thread_transactions.slots) {
+            if (s.count == 0 || s.env->writer() != std::this_thread::get_id()) continue;
+            auto* e = const_cast<environment*>(s.env);
+            std::unique_lock lock(e->orphan_mu_);
+            if (e->orphan_.txn) {
+                lock.unlock();
+                e->settle_orphan();  // may destroy e: its `keep` was what held it open
+            } else {
+                e->writer_exited_ = true;  // orphan_write aborts it where it is destroyed
+                e->orphaned_.store(true);
+            }
+        }
+    }
+
     void end_write() noexcept {
-        writer_.store(std::thread::id{}, std::memory_order_relaxed);
+        // Only if it still names this thread: LMDB released its lock inside the commit or abort,
+        // and the next writer may already have written its own id here.
+        std::thread::id me = std::this_thread::get_id();
+        writer_.compare_exchange_strong(me, std::thread::id{}, std::memory_order_relaxed);
         leave();
     }
 
@@ -284,7 +371,13 @@ public:
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return !resizing_.load(); });
         resizing_.store(true);
-        cv_.wait(lock, [&] { return active_.load() == 0; });
+        cv_.wait(lock, [&] { return active_.load() == 0 || orphaned_.load(); });
+        if (active_.load() != 0) {  // an orphaned write transaction (orphan_write) holds the map
+            resizing_.store(false);
+            cv_.notify_all();
+            lock.unlock();
+            throw_orphaned("cannot resize the map of ");
+        }
         int rc = ::mdb_env_set_mapsize(env_, new_size);
         resizing_.store(false);
         cv_.notify_all();
@@ -355,6 +448,36 @@ private:
     static std::mutex& registry_mutex() {
         static std::mutex m;
         return m;
+    }
+
+    struct orphan {
+        MDB_txn* txn = nullptr;
+        std::thread::id owner;     // began it: the only thread that may end it
+        std::thread::id ended_on;  // destroyed its WriteTransaction
+        std::shared_ptr<environment> keep;
+    };
+
+    [[noreturn, gnu::cold, gnu::noinline]] void throw_orphaned(const char* what) {
+        std::string owner, ended_on;
+        {
+            std::lock_guard lock(orphan_mu_);
+            if (!orphan_.txn)
+                throw error(errc::wrong_thread,
+                            what + path_.string() + ": the thread " + thread_name(writer()) +
+                                " that began the open write transaction exited without ending it. LMDB lets "
+                                "another thread take over its lock only once that WriteTransaction is "
+                                "destroyed (which aborts it). Commit or abort a write transaction on the "
+                                "thread that began it");
+            owner = thread_name(orphan_.owner);
+            ended_on = thread_name(orphan_.ended_on);
+        }
+        throw error(errc::wrong_thread,
+                    what + path_.string() + ": the write transaction that thread " + owner +
+                        " began was destroyed on thread " + ended_on +
+                        " without commit() or abort(), and LMDB lets only the thread that began a write "
+                        "transaction end it; thread " + owner +
+                        " aborts it at its next transaction on this store or when it exits. Commit or abort a "
+                        "write transaction on the thread that began it");
     }
 
     environment(const std::filesystem::path& dir, const config& cfg) : path_(dir) {
@@ -437,7 +560,13 @@ private:
     std::array<pooled_reader, pool_limit> pool_{};
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
+    std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
+    std::mutex orphan_mu_;               // orphan_ and writer_exited_
+    orphan orphan_;
+    bool writer_exited_ = false;         // the writer's thread exited with its transaction open
 };
+
+inline orphan_reaper::~orphan_reaper() { environment::on_thread_exit(); }
 
 // Moves c; false at the end, throws on any other failure.
 [[gnu::always_inline]] inline bool cursor_move(MDB_cursor* c, MDB_val& k, MDB_val& v, MDB_cursor_op op) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 namespace netabase::detail {
@@ -40,6 +41,14 @@ struct table_state {
     throw error(errc::transaction_finished, "the transaction was already committed or aborted");
 }
 
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_wrong_thread(std::thread::id owner) {
+    throw error(errc::wrong_thread, "this write transaction was begun on thread " + thread_name(owner) +
+                                        " and used on thread " + thread_name(std::this_thread::get_id()) +
+                                        ": LMDB ties a write transaction to the thread that began it, so use, "
+                                        "commit or abort it on thread " + thread_name(owner) +
+                                        " (it is still open there)");
+}
+
 struct txn_core {
     environment* env = nullptr;
     MDB_txn* txn = nullptr;
@@ -54,6 +63,9 @@ struct txn_core {
     MDB_txn* live() const {
         if (!txn) [[unlikely]]
             throw_finished();
+        // LMDB's writer lock belongs to the thread that began the transaction (environment::writer).
+        if (write && env->writer() != std::this_thread::get_id()) [[unlikely]]
+            throw_wrong_thread(env->writer());
         return txn;
     }
 
