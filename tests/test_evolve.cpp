@@ -3,7 +3,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
-#include "fixtures/evolve_models.hpp"
+#include "evolve_support.hpp"
 #include "support.hpp"
 
 #include <boost/pfr/ops.hpp>
@@ -24,24 +24,7 @@ using evolve_fixture::UserV1;
 namespace fs = std::filesystem;
 
 namespace ev2 {  // version 2: birth_year became an age, which needs a step
-
-struct User {
-    std::uint64_t id;
-    std::string email;
-    std::string name;
-    std::uint32_t age;
-};
-
-constexpr auto netabase_model(netabase::tag<User>) {
-    return netabase::model<User>("users")
-        .upgrade_from<UserV1>([](UserV1 old) {
-            return User{old.id, std::move(old.email), std::move(old.name), 2026u - old.birth_year};
-        })
-        .primary_key(&User::id)
-        .secondary_key(&User::email, netabase::unique)
-        .secondary_key(&User::age);
-}
-
+using User = evolve_fixture::UserV2;
 }  // namespace ev2
 
 namespace ev3 {  // version 3: the name split in two, and a field appended (no step for it)
@@ -237,24 +220,7 @@ fs::path copy_fixture(const temp_dir& dir, const std::string& name) {
     return to;
 }
 
-// Reads a metadata value straight from LMDB, below netabase.
-std::optional<std::string> raw_meta(const fs::path& dir, const std::string& key) {
-    MDB_env* env = nullptr;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 64);
-    REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
-    MDB_dbi dbi;
-    std::optional<std::string> out;
-    if (mdb_dbi_open(txn, "__netabase", 0, &dbi) == 0) {
-        MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
-        if (mdb_get(txn, dbi, &k, &v) == 0) out = std::string(static_cast<const char*>(v.mv_data), v.mv_size);
-    }
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return out;
-}
+using evolve_fixture::raw_meta;
 
 // The named databases of a store, straight from LMDB.
 std::vector<std::string> raw_databases(const fs::path& dir) {

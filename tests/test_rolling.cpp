@@ -3,7 +3,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
-#include "fixtures/evolve_models.hpp"
+#include "evolve_support.hpp"
 #include "support.hpp"
 
 #include <lmdb.h>
@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <random>
 #include <set>
@@ -98,24 +99,7 @@ constexpr auto netabase_model(netabase::tag<User>) {
 }  // namespace roll_step
 
 namespace roll_kill {  // UserV1 -> version 2 for the kill test
-
-struct User {
-    std::uint64_t id;
-    std::string email;
-    std::string name;
-    std::uint32_t age;
-};
-
-constexpr auto netabase_model(netabase::tag<User>) {
-    return netabase::model<User>("users")
-        .upgrade_from<UserV1>([](UserV1 old) {
-            return User{old.id, std::move(old.email), std::move(old.name), 2026u - old.birth_year};
-        })
-        .primary_key(&User::id)
-        .secondary_key(&User::email, netabase::unique)
-        .secondary_key(&User::age);
-}
-
+using User = evolve_fixture::UserV2;
 }  // namespace roll_kill
 
 namespace {
@@ -244,49 +228,44 @@ void check_new_store(netabase::Store<Def>& store, const std::set<std::uint64_t>&
     });
 }
 
+// An old release has the store open and waits; the newer release NewDef opens the store; then
+// the old release tries to write. It must get schema_changed and write nothing; `more` checks
+// the newer release's store further.
+template <class NewDef>
+void old_release_refused(const fs::path& path, const std::function<void(netabase::Store<NewDef>&)>& more) {
+    seed(path, 50);
+    channel acks, go;
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) old_writer(path, acks, 1000, 1, &go);
+    acks.parent_side();
+    go.child_side();
+    std::uint64_t v = 0;
+    REQUIRE(acks.receive(v));  // the old release has the store open
+    netabase::Store<NewDef> newer{path};
+    go.send(1);
+    CHECK(wait_for(pid) == saw_schema_changed);  // a crash would be 1000 + SIGSEGV
+    CHECK(drain(acks).empty());                  // not one row written with the old model
+    CHECK(newer.verify().ok());
+    more(newer);
+}
+
 }  // namespace
 
 TEST_CASE("processes: an old release gets schema_changed, never a crash, when a new one drops an index",
           "[evolve][process]") {
     temp_dir dir;
-    fs::path path = dir / "store";
-    seed(path, 50);
-    channel acks, go;
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) old_writer(path, acks, 1000, 1, &go);
-    acks.parent_side();
-    go.child_side();
-    std::uint64_t v = 0;
-    REQUIRE(acks.receive(v));
-    netabase::Store<netabase::definition<roll_drop::User>> newer{path};  // drops people/2
-    go.send(1);
-    CHECK(wait_for(pid) == saw_schema_changed);  // a crash would be 1000 + SIGSEGV
-    CHECK(drain(acks).empty());
-    CHECK(newer.verify().ok());
+    old_release_refused<netabase::definition<roll_drop::User>>(dir / "store", [](auto&) {});  // drops people/2
 }
 
 TEST_CASE("processes: an old release gets schema_changed instead of writing rows a new index misses",
           "[evolve][process]") {
     temp_dir dir;
-    fs::path path = dir / "store";
-    seed(path, 50);
-    channel acks, go;
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) old_writer(path, acks, 1000, 1, &go);
-    acks.parent_side();
-    go.child_side();
-    std::uint64_t v = 0;
-    REQUIRE(acks.receive(v));
-    netabase::Store<netabase::definition<roll_add::User>> newer{path};  // builds people/3
-    go.send(1);
-    CHECK(wait_for(pid) == saw_schema_changed);
-    CHECK(drain(acks).empty());
-    CHECK(newer.verify().ok());
-    CHECK(newer.read([](auto& txn) {
-        return txn.template open_tree<roll_add::User>().index(&roll_add::User::city).count(std::string("city3"));
-    }) == 6);  // ids 3, 12, ..., 48
+    old_release_refused<netabase::definition<roll_add::User>>(dir / "store", [](auto& newer) {  // builds people/3
+        CHECK(newer.read([](auto& txn) {
+            return txn.template open_tree<roll_add::User>().index(&roll_add::User::city).count(std::string("city3"));
+        }) == 6);  // ids 3, 12, ..., 48
+    });
 }
 
 TEST_CASE("processes: old writers and readers running while a new release upgrades the rows", "[evolve][process]") {
@@ -421,20 +400,7 @@ TEST_CASE("processes: an upgrade SIGKILLed at any point leaves a store that open
             std::_Exit(0);
         }
         CHECK(wait_for(pid) == 1000 + SIGKILL);
-        {
-            MDB_env* env = nullptr;
-            mdb_env_create(&env);
-            mdb_env_set_maxdbs(env, 64);
-            REQUIRE(mdb_env_open(env, path.c_str(), MDB_RDONLY, 0644) == 0);
-            MDB_txn* txn = nullptr;
-            REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
-            MDB_dbi dbi;
-            std::string key = "upgrade:users";
-            MDB_val mk{key.size(), key.data()}, mv;
-            if (mdb_dbi_open(txn, "__netabase", 0, &dbi) == 0 && mdb_get(txn, dbi, &mk, &mv) == 0) ++midway;
-            mdb_txn_abort(txn);
-            mdb_env_close(env);
-        }
+        if (evolve_fixture::raw_meta(path, "upgrade:users")) ++midway;
         // Whatever point it died at: the next open finishes, with every row upgraded.
         netabase::Store<netabase::definition<roll_kill::User>> s{path};
         auto report = s.verify();
