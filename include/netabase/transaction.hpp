@@ -78,7 +78,7 @@ private:
         end();
     }
 
-    void end() noexcept {
+    [[gnu::always_inline]] void end() noexcept {  // inline: a transaction per lookup pays for each call
         if (!core_.txn) return;
         core_.life.end();
         core_.env->end_read(std::exchange(core_.txn, nullptr), core_.cursors);
@@ -151,6 +151,7 @@ private:
                         "cannot write: the store at " + state_->env->path().string() + " was opened read-only");
         core_.env = state_->env.get();
         core_.write = true;
+        core_.thread = &detail::this_thread_transactions;
         std::uint64_t before = core_.env->schema_changes().load();
         core_.txn = core_.env->begin_write();
         core_.life.begin();

@@ -60,11 +60,16 @@ struct txn_core {
     lifetime_owner life;
     cursor_cache cursors;
 
-    MDB_txn* live() const {
+    // The thread that began a write transaction, as the address of its thread_local block: one
+    // per live thread, and cheaper to compare than a std::thread::id (no call).
+    const void* thread = nullptr;
+
+    // Every operation's check: inline, since read transactions call it per lookup.
+    [[gnu::always_inline]] MDB_txn* live() const {
         if (!txn) [[unlikely]]
             throw_finished();
         // LMDB's writer lock belongs to the thread that began the transaction (environment::writer).
-        if (write && env->writer() != std::this_thread::get_id()) [[unlikely]]
+        if (write && thread != &this_thread_transactions) [[unlikely]]
             throw_wrong_thread(env->writer());
         return txn;
     }
