@@ -373,7 +373,10 @@ public:
         cv_.wait(lock, [&] { return !resizing_.load(); });
         resizing_.store(true);
         cv_.wait(lock, [&] { return active_.load() == 0 || orphaned_.load(); });
-        if (active_.load() != 0) {  // an orphaned write transaction (orphan_write) holds the map
+        // Woken by an orphaned write transaction (orphan_write), which holds the map. (active_
+        // alone is no sign: a transaction arriving now counts itself in for an instant, then sees
+        // resizing_ and steps aside, so the resize may go on.)
+        if (orphaned_.load() && active_.load() != 0) {
             resizing_.store(false);
             cv_.notify_all();
             lock.unlock();
