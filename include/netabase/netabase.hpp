@@ -8,6 +8,7 @@
 #include "netabase/guard.hpp"
 #include "netabase/key.hpp"
 #include "netabase/model.hpp"
+#include "netabase/stats.hpp"
 #include "netabase/store.hpp"
 #include "netabase/transaction.hpp"
 #include "netabase/tree.hpp"

@@ -6,6 +6,7 @@
 #include "netabase/detail/upgrade.hpp"
 #include "netabase/error.hpp"
 #include "netabase/model.hpp"
+#include "netabase/stats.hpp"
 #include "netabase/transaction.hpp"
 #include "netabase/verify.hpp"
 
@@ -125,6 +126,33 @@ public:
         return report;
     }
 
+    // Sizes of the store and of each table and index, from one read transaction: O(tables +
+    // indexes), plus a walk of LMDB's freelist for free_bytes.
+    store_stats stats() const {
+        ReadTransaction<Def> txn(live());
+        store_stats s;
+        detail::fill_space(state_->env->get(), txn.core_.txn, s);
+        [&]<class... Ms>(definition<Ms...>*) {
+            (add_table_stats(txn.core_.txn, state_->template table<Ms>(), s), ...);
+        }(static_cast<Def*>(nullptr));
+        return s;
+    }
+
+    // A consistent copy of the store, taken while writers go on committing, into `dir` (created;
+    // it must not hold a store already). It opens as a store of its own. With
+    // backup_options{.compact = true} free pages are left out, so the copy can be smaller.
+    void backup(const std::filesystem::path& dir, const backup_options& opt = {}) const {
+        detail::environment& env = *live()->env;
+        env.enter();  // a map resize waits for the copy's read transaction, as for any other
+        try {
+            detail::backup_to(env.get(), dir, opt);
+        } catch (...) {
+            env.leave();
+            throw;
+        }
+        env.leave();
+    }
+
     // Empties one secondary index of M and fills it again from the rows, in one write
     // transaction. For a computed key whose function changed: declaring a new version
     // (netabase::key(...).version(n)) makes the next read-write open do this by itself.
@@ -164,6 +192,20 @@ private:
             throw error(errc::invalid_argument, "rebuild_index: the key is not a secondary key of table '" +
                                                     std::string(detail::model_traits<M>::decl.name) + "'");
         return pos;
+    }
+
+    template <class T>
+    static void add_table_stats(MDB_txn* txn, const T& t, store_stats& s) {
+        table_stats ts;
+        ts.name = t.name;
+        detail::fill_stats(txn, t.dbi, ts);
+        for (const auto& ix : t.indexes) {
+            database_stats d;
+            d.name = ix.name;
+            detail::fill_stats(txn, ix.dbi, d);
+            ts.indexes.push_back(std::move(d));
+        }
+        s.tables.push_back(std::move(ts));
     }
 
     const std::shared_ptr<detail::store_state<Def>>& live() const {
