@@ -612,4 +612,31 @@ private:
     MDB_cursor* c_ = nullptr;
 };
 
+// A write transaction of an environment (begin_write/end_write), aborted unless committed: for
+// the opening and upgrade transactions, which have no WriteTransaction.
+class write_scope {
+public:
+    explicit write_scope(environment& env) : env_(env), txn_(env.begin_write()) {}
+    write_scope(const write_scope&) = delete;
+    write_scope& operator=(const write_scope&) = delete;
+    ~write_scope() { abort(); }
+    MDB_txn* get() const noexcept { return txn_; }
+    void abort() noexcept {
+        if (!txn_) return;
+        ::mdb_txn_abort(txn_);
+        txn_ = nullptr;
+        env_.end_write();
+    }
+    int commit() noexcept {  // frees the transaction whatever it returns
+        int rc = mdb::txn_commit(txn_);
+        txn_ = nullptr;
+        env_.end_write();
+        return rc;
+    }
+
+private:
+    environment& env_;
+    MDB_txn* txn_;
+};
+
 }  // namespace netabase::detail

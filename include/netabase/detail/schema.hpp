@@ -26,6 +26,16 @@ namespace netabase::detail {
 
 inline constexpr const char* meta_name = "__netabase";
 
+// Calls fn(line) for each line of s (metadata values are "what=value" lines).
+template <class F>
+void for_each_line(std::string_view s, F&& fn) {
+    while (!s.empty()) {
+        auto nl = s.find('\n');
+        fn(s.substr(0, nl));
+        s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+    }
+}
+
 // A table's fingerprint as stored in the metadata: one "what=value" line each. version and db
 // are written only when they are not the defaults (1, the table's name), so that a store
 // written before they existed reads back byte for byte.
@@ -59,10 +69,7 @@ struct fingerprint {
 
     [[gnu::cold]] static fingerprint parse(std::string_view s) {
         fingerprint f;
-        while (!s.empty()) {
-            auto nl = s.find('\n');
-            std::string_view line = s.substr(0, nl);
-            s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+        for_each_line(s, [&](std::string_view line) {
             if (line.starts_with("fields="))
                 f.fields = line.substr(7);
             else if (line.starts_with("primary="))
@@ -75,7 +82,7 @@ struct fingerprint {
                 f.db = line.substr(3);
             else if (line.starts_with("renamed_to="))
                 f.renamed_to = line.substr(11);
-        }
+        });
         return f;
     }
 };
@@ -436,6 +443,13 @@ private:
     return dbi;
 }
 
+// Deletes the database `name` (its handle too) if it exists.
+[[gnu::cold]] inline void drop_database(environment& env, MDB_txn* txn, const std::string& name,
+                                        const std::string& table) {
+    if (MDB_dbi d = open_named_db(env, txn, name, false, false, table, true))
+        if (int rc = mdb::drop(txn, d, 1)) throw_lmdb(rc, "cannot drop " + name, table);
+}
+
 // Puts the entries of new or rebuilt indexes.
 struct index_filler {
     environment* env;
@@ -539,7 +553,8 @@ struct schema_watch {
             }
             generation.store(g);
         }
-        if (c0 == c1 && c1 != schema_counter::none && (c1 & 1) == 0) seen.store(c1);
+        if (std::uint64_t settled = schema_counter::settled(c0, c1); settled != schema_counter::none)
+            seen.store(settled);
     }
 
     [[noreturn, gnu::cold, gnu::noinline]] static void throw_changed(const std::string& key, const std::string& table,
@@ -704,9 +719,8 @@ public:
                 if (!rw)
                     throw_mismatch(table, "index " + index_id(old) +
                                               " was removed or changed; open the store read-write once to update it");
-                MDB_dbi gone = open_named_db(env_, txn_, db + "/" + index_id(old), false, false, table, true);
                 change_.mark(txn_, meta_);
-                if (gone) check_rc(mdb::drop(txn_, gone, 1), "cannot drop index " + table + "/" + index_id(old), table);
+                drop_database(env_, txn_, db + "/" + index_id(old), table);
             }
         }
         for (std::size_t i = 0; i < N; ++i) {
@@ -733,7 +747,7 @@ public:
         }
         now.db = db == table ? std::string() : db;
         std::string value = now.serialize();
-        if (rw && (!stored || renaming || fingerprint::parse(value).serialize() != stored_value(*stored, table))) {
+        if (rw && (!stored || renaming || value != stored_value(*stored, table))) {
             if (stored) change_.mark(txn_, meta_);
             meta_put(txn_, meta_, meta_key, value, table);
             if (renaming) {
@@ -765,10 +779,6 @@ private:
         if (table.empty() || table.starts_with(meta_name) || table.find('/') != std::string::npos)
             throw error(errc::invalid_argument,
                         "table name '" + table + "' is empty, contains '/', or starts with '__netabase'", table);
-    }
-
-    void check_rc(int rc, const std::string& what, const std::string& table) {
-        if (rc) throw_lmdb(rc, what, table);
     }
 
     environment& env_;
@@ -823,11 +833,6 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
             (opener.open(schema_of<Ms>, std::get<Def::template index_of<Ms>>(st.tables)), ...);
         }(static_cast<Def*>(nullptr));
     };
-    // What this program now expects the metadata to stay, as of this transaction.
-    auto settle = [&](schema_opener& opener, MDB_txn* txn, std::uint64_t counter) {
-        st.schema.generation.store(meta_generation(txn, opener.meta()));
-        st.schema.seen.store(counter);
-    };
     if (env.read_only()) {
         env.enter();
         MDB_txn* txn = nullptr;
@@ -838,8 +843,8 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
         try {
             schema_opener opener(env, txn, st.schema);
             run(opener);
-            std::uint64_t c1 = env.schema_changes().load();
-            settle(opener, txn, c0 == c1 && (c1 & 1) == 0 ? c1 : schema_counter::none);
+            st.schema.generation.store(meta_generation(txn, opener.meta()));
+            st.schema.seen.store(schema_counter::settled(c0, env.schema_changes().load()));
         } catch (...) {
             ::mdb_txn_abort(txn);
             env.leave();
@@ -850,28 +855,24 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
         check(rc, "cannot finish the opening transaction");
         return {};
     }
-    MDB_txn* txn = env.begin_write();
-    schema_opener opener(env, txn, st.schema);
-    std::uint64_t counter = schema_counter::none;
-    try {
-        run(opener);
-        if (opener.plan) {
-            ::mdb_txn_abort(txn);
-            env.end_write();
-            opener.done();
-            return std::move(opener.plan);
+    write_scope txn(env);
+    schema_opener opener(env, txn.get(), st.schema);
+    struct settle {  // however it ends: the transaction first, then the shared counter
+        write_scope& t;
+        schema_opener& o;
+        ~settle() {
+            t.abort();  // (nothing left to abort once committed)
+            o.done();
         }
-        std::uint64_t c1 = env.schema_changes().load();  // no other change can begin while this one writes
-        if (!opener.changed() && c0 == c1 && (c1 & 1) == 0) counter = c1;
-        st.schema.generation.store(meta_generation(txn, opener.meta()));
-    } catch (...) {
-        ::mdb_txn_abort(txn);
-        env.end_write();
-        opener.done();
-        throw;
-    }
-    int rc = mdb::txn_commit(txn);
-    env.end_write();
+    } settled{txn, opener};
+    run(opener);
+    if (opener.plan) return std::move(opener.plan);  // aborted by `settled`: nothing written
+    // No other change can begin while this transaction writes: the counter now is validated,
+    // unless this transaction changes the schema itself (then it is the value done() leaves).
+    std::uint64_t counter =
+        opener.changed() ? schema_counter::none : schema_counter::settled(c0, env.schema_changes().load());
+    st.schema.generation.store(meta_generation(txn.get(), opener.meta()));
+    int rc = txn.commit();
     std::uint64_t ended = opener.done();
     if (rc == 0 && ended != schema_counter::none) counter = ended;
     check(rc, "cannot commit the opening transaction");

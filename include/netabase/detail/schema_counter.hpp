@@ -61,6 +61,12 @@ public:
 
     std::uint64_t load() const noexcept { return p_ ? p_->load(std::memory_order_seq_cst) : none; }
 
+    // What a transaction may remember as validated, given the counter before (c0) and after (c1)
+    // its snapshot: c1 when no change began in between and none was under way, else none.
+    static std::uint64_t settled(std::uint64_t c0, std::uint64_t c1) noexcept {
+        return c0 == c1 && c1 != none && (c1 & 1) == 0 ? c1 : none;
+    }
+
     // Before a schema change's first write, inside its write transaction: the value end() takes.
     std::uint64_t begin() noexcept {
         if (!p_ || !writable_) return none;

@@ -48,11 +48,7 @@ struct upgrade_marker {
         upgrade_marker m;
         auto t = s.find("\ntarget:\n");
         if (t != std::string_view::npos) m.target = s.substr(t + 9);
-        s = s.substr(0, t);
-        while (!s.empty()) {
-            auto nl = s.find('\n');
-            std::string_view line = s.substr(0, nl);
-            s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+        for_each_line(s.substr(0, t), [&](std::string_view line) {
             if (line.starts_with("db=")) {
                 m.db = line.substr(3);
             } else if (line.starts_with("phase=")) {
@@ -63,7 +59,7 @@ struct upgrade_marker {
                 for (std::size_t i = 0; i + 1 < h.size(); i += 2)
                     m.after += static_cast<char>(nibble(h[i]) * 16 + nibble(h[i + 1]));
             }
-        }
+        });
         return m;
     }
 };
@@ -95,32 +91,6 @@ public:
     }
 
 private:
-    // A write transaction that aborts unless committed.
-    class txn_scope {
-    public:
-        explicit txn_scope(environment& env) : env_(env), txn_(env.begin_write()) {}
-        txn_scope(const txn_scope&) = delete;
-        txn_scope& operator=(const txn_scope&) = delete;
-        ~txn_scope() { abort(); }
-        MDB_txn* get() const noexcept { return txn_; }
-        void abort() noexcept {
-            if (!txn_) return;
-            ::mdb_txn_abort(txn_);
-            txn_ = nullptr;
-            env_.end_write();
-        }
-        int commit() noexcept {
-            int rc = mdb::txn_commit(txn_);
-            txn_ = nullptr;
-            env_.end_write();
-            return rc;
-        }
-
-    private:
-        environment& env_;
-        MDB_txn* txn_;
-    };
-
     MDB_dbi meta(MDB_txn* t) { return open_named_db(env_, t, meta_name, false, true, p_.table); }
 
     std::optional<upgrade_marker> read_marker(MDB_txn* t, MDB_dbi m) {
@@ -138,9 +108,7 @@ private:
 
     // Deletes the databases that exist among `names`.
     void drop_databases(MDB_txn* t, const std::vector<std::string>& names) {
-        for (const auto& name : names)
-            if (MDB_dbi d = open_named_db(env_, t, name, false, false, p_.table, true))
-                if (int rc = mdb::drop(t, d, 1)) throw_lmdb(rc, "cannot drop " + name, p_.table);
+        for (const auto& name : names) drop_database(env_, t, name, p_.table);
     }
 
     // Drops a (possibly partial) new database and its indexes.
@@ -165,7 +133,7 @@ private:
                 ~settle() { c.done(); }
             } settled{change};
             try {
-                txn_scope t(env_);
+                write_scope t(env_);
                 int result = (this->*fn)(t.get(), change);
                 int rc = t.commit();
                 change.done();
