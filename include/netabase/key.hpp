@@ -350,6 +350,17 @@ void describe_parts(std::string& out, const Tuple& parts, std::size_t start, cha
     out += close;
 }
 
+// Appends bytes[0, n) as lowercase hex digits, two per byte.
+template <class R>
+void append_hex(std::string& out, const R& bytes, std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < n; ++i) {
+        auto b = static_cast<unsigned char>(bytes[i]);
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+}
+
 template <class R>
 void describe_bytes(std::string& out, const R& bytes, std::size_t start) {
     std::size_t n = bytes.size();
@@ -359,13 +370,8 @@ void describe_bytes(std::string& out, const R& bytes, std::size_t start) {
     }
     std::size_t room = describe_room(out, start);
     std::size_t shown = n * 2 + 2 <= room ? n : (room > 2 ? (room - 2) / 2 : 1);
-    static constexpr char digits[] = "0123456789abcdef";
     out += "0x";
-    for (std::size_t i = 0; i < shown; ++i) {
-        auto b = static_cast<unsigned char>(bytes[i]);
-        out += digits[b >> 4];
-        out += digits[b & 0xf];
-    }
+    append_hex(out, bytes, shown);
     if (shown < n) out += "... (" + std::to_string(n) + " bytes)";
 }
 

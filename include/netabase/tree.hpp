@@ -1193,13 +1193,9 @@ private:
                     constexpr std::size_t i = decltype(pos)::value;
                     constexpr auto member = std::get<i>(traits::decl.secondaries).key.member;
                     ch[i].was.clear();
-                    if constexpr (std::remove_cvref_t<decltype(sec)>::sparse) {
-                        // (view_key_v has no optionals today, so this is not reached; kept exact.)
-                        decltype(auto) k = v.template get<member>();
-                        if (k.has_value()) detail::encode_key(ch[i].was, k);  // nullopt: no key
-                    } else {
-                        detail::encode_key(ch[i].was, v.template get<member>());
-                    }
+                    static_assert(!std::remove_cvref_t<decltype(sec)>::sparse,
+                                  "view_key_v admits no optional (sparse) key: its nullopt would need no entry");
+                    detail::encode_key(ch[i].was, v.template get<member>());
                 });
             } else {
                 M before{};

@@ -35,12 +35,8 @@ struct upgrade_marker {
     std::string target;    // the fingerprint the table gets (without db): which upgrade this is
 
     [[gnu::cold]] std::string serialize() const {
-        static constexpr char hex[] = "0123456789abcdef";
         std::string s = "netabase-upgrade/1\ndb=" + db + "\nphase=" + std::to_string(phase) + "\nafter=";
-        for (unsigned char c : after) {
-            s += hex[c >> 4];
-            s += hex[c & 15];
-        }
+        append_hex(s, after, after.size());
         return s + "\ntarget:\n" + target;
     }
 
