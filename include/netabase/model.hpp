@@ -8,6 +8,7 @@
 #include <boost/pfr/core.hpp>
 #include <boost/pfr/tuple_size.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <ranges>
@@ -164,7 +165,7 @@ struct upgrade_step {
 
 // What netabase_model() returns: the table name, the primary key, the secondary keys, and the
 // upgrade steps from older versions of the model.
-template <class M, class PK, class Steps, class... S>
+template <class M, class PK, class Steps, class Names, class... S>
 struct model_def {
     using model_type = M;
     using primary_type = PK;
@@ -176,13 +177,14 @@ struct model_def {
     std::tuple<S...> secondaries;
     Steps steps;
     std::string_view old_name;  // renamed_from: the table's rows are kept under this name
+    Names names;                // field_names: std::array<std::string_view, fields>, or none
 
     template <class K>
     constexpr auto primary_key(K k) const {
         using made = decltype(detail::make_key(k));
         static_assert(!made::multi,
                       "netabase: a primary key has one value per row; netabase::keys is for secondary keys");
-        return model_def<M, made, Steps, S...>{name, detail::make_key(k), secondaries, steps, old_name};
+        return model_def<M, made, Steps, Names, S...>{name, detail::make_key(k), secondaries, steps, old_name, names};
     }
 
     template <class K>
@@ -216,7 +218,7 @@ struct model_def {
         static_assert(std::is_invocable_v<const F&, From>, "netabase: upgrade_from<Old>(fn): fn must take an Old");
         using step = upgrade_step<From, F>;
         auto more = std::tuple_cat(steps, std::tuple<step>{step{fn}});
-        return model_def<M, PK, decltype(more), S...>{name, primary, secondaries, more, old_name};
+        return model_def<M, PK, decltype(more), Names, S...>{name, primary, secondaries, more, old_name, names};
     }
 
     // The table was called `old` before: its rows, indexes and version are kept under the new name.
@@ -226,19 +228,34 @@ struct model_def {
         return d;
     }
 
+    // The fields' names, one per field in declaration order, for the schema the store describes
+    // in its metadata (what the netabase tool and JSON export show). Names do not change the
+    // encoding: renaming a field is not a schema change.
+    template <class... Name>
+    constexpr auto field_names(const Name&... n) const {
+        static_assert((std::is_convertible_v<const Name&, std::string_view> && ...),
+                      "netabase: field_names takes the names as strings");
+        static_assert(sizeof...(Name) == boost::pfr::tuple_size_v<M>,
+                      "netabase: field_names needs one name per field of the model, in order");
+        using names_type = std::array<std::string_view, sizeof...(Name)>;
+        return model_def<M, PK, Steps, names_type, S...>{name,  primary,  secondaries,
+                                                         steps, old_name, names_type{std::string_view(n)...}};
+    }
+
 private:
     template <bool Unique, bool IndexAbsent = false, class K>
     constexpr auto add(K k) const {
-        return model_def<M, PK, Steps, S..., detail::secondary<K, Unique, IndexAbsent>>{
-            name, primary, std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique, IndexAbsent>{k}}), steps,
-            old_name};
+        return model_def<M, PK, Steps, Names, S..., detail::secondary<K, Unique, IndexAbsent>>{
+            name,  primary,  std::tuple_cat(secondaries, std::tuple{detail::secondary<K, Unique, IndexAbsent>{k}}),
+            steps, old_name, names};
     }
 };
 
 template <class M>
-constexpr model_def<M, detail::first_field_key<M>, std::tuple<>> model(std::string_view table_name) {
+constexpr model_def<M, detail::first_field_key<M>, std::tuple<>, std::array<std::string_view, 0>> model(
+    std::string_view table_name) {
     static_assert(std::is_aggregate_v<M> && std::is_class_v<M>, "netabase: a model is an aggregate struct");
-    return {table_name, {}, {}, {}, {}};
+    return {table_name, {}, {}, {}, {}, {}};
 }
 
 namespace detail {

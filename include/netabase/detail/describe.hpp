@@ -8,6 +8,9 @@
 
 #include <boost/pfr/core.hpp>
 #include <boost/pfr/tuple_size.hpp>
+#if __has_include(<boost/pfr/core_name.hpp>)  // Boost 1.84 and later
+#include <boost/pfr/core_name.hpp>
+#endif
 
 #include <array>
 #include <cstddef>
@@ -171,6 +174,89 @@ struct index_line_text {
                 out.put_number(static_cast<std::intmax_t>(sec.key.key.revision));
             }
         if (std::remove_cvref_t<decltype(sec)>::sparse) out.put(":sparse");
+    }
+};
+
+#if defined(BOOST_PFR_CORE_NAME_ENABLED) && BOOST_PFR_CORE_NAME_ENABLED
+inline constexpr bool pfr_names = true;
+#else
+inline constexpr bool pfr_names = false;
+#endif
+
+// Not constexpr: reached while computing a constant, it stops the compilation there.
+inline void bad_field_name() {}
+
+// A field name as the metadata can hold it: not empty, no line break, '=' or '.'.
+constexpr std::string_view checked_field_name(std::string_view n) {
+    if (n.empty()) bad_field_name();
+    for (char c : n)
+        if (c == '\n' || c == '=' || c == '.' || c == '\r') bad_field_name();
+    return n;
+}
+
+// The names of the fields of T (an aggregate) and of the aggregates nested in it, one line
+// "<path>=<name>" each, path being the field positions from the model down ("2", "2.0").
+// Optionals, vectors and arrays are transparent; a pair or tuple element is a position too.
+// Names come from `declared` at the top (field_names) and from Boost.PFR where it has them.
+template <class T, std::size_t Declared>
+constexpr void names_to(text_sink& out, const char* path, std::size_t path_len,
+                        const std::array<std::string_view, Declared>* declared) {
+    constexpr kind k = kind_v<T>;
+    // "path.i" into a new buffer (a path is at most a few levels of short numbers).
+    auto child = [&](std::size_t i, char* buf) {
+        std::size_t n = 0;
+        for (std::size_t j = 0; j < path_len; ++j) buf[n++] = path[j];
+        if (path_len) buf[n++] = '.';
+        text_sink s{buf + n};
+        s.put_number(static_cast<std::intmax_t>(i));
+        return n + s.size;
+    };
+    if constexpr (k == kind::vector || k == kind::optional || k == kind::array) {
+        names_to<typename T::value_type, 0>(out, path, path_len, nullptr);
+    } else if constexpr (k == kind::pair || k == kind::tuple) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((
+                 [&] {
+                     char buf[128]{};
+                     std::size_t n = child(I, buf);
+                     names_to<std::tuple_element_t<I, T>, 0>(out, buf, n, nullptr);
+                 }()),
+             ...);
+        }
+        (std::make_index_sequence<std::tuple_size_v<T>>{});
+    } else if constexpr (k == kind::aggregate) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((
+                 [&] {
+                     char buf[128]{};
+                     std::size_t n = child(I, buf);
+                     std::string_view name;
+                     if constexpr (Declared > 0) {
+                         if (declared) name = checked_field_name((*declared)[I]);
+                     }
+#if defined(BOOST_PFR_CORE_NAME_ENABLED) && BOOST_PFR_CORE_NAME_ENABLED
+                     if (name.empty()) name = boost::pfr::get_name<I, T>();
+#endif
+                     if (!name.empty()) {
+                         out.put(std::string_view(buf, n));
+                         out.put('=');
+                         out.put(name);
+                         out.put('\n');
+                     }
+                     names_to<boost::pfr::tuple_element_t<I, T>, 0>(out, buf, n, nullptr);
+                 }()),
+             ...);
+        }
+        (std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+    }
+}
+
+// The "names:<table>" metadata value of model M; empty when no name is known.
+template <class M>
+struct names_text {
+    static constexpr void write(text_sink& out) {
+        constexpr const auto& names = model_traits<M>::decl.names;
+        names_to<M, std::tuple_size_v<std::remove_cvref_t<decltype(names)>>>(out, "", 0, &names);
     }
 };
 

@@ -202,6 +202,7 @@ struct table_schema {
     void (*upgrade_row)(std::uint32_t from_version, std::size_t fields, std::span<const std::byte> old, buffer& row,
                         buffer& pk, bool checksum);
     std::string_view old_name;  // renamed_from, or empty
+    std::string_view names;     // the "names:<table>" metadata value (field names), or empty
 };
 
 template <class M>
@@ -334,7 +335,8 @@ struct schema_constants {
                                         model_traits<M>::version,
                                         old_fields_of<M>::value.data(),
                                         &upgrade_row_of<M>,
-                                        model_traits<M>::decl.old_name};
+                                        model_traits<M>::decl.old_name,
+                                        fixed_text<names_text<M>>::value};
 };
 
 template <class M>
@@ -363,6 +365,8 @@ private:
 // ---- the metadata database -------------------------------------------------------------
 // "table:<name>"   the table's fingerprint (or, under a renamed table's old name, renamed_to=)
 // "upgrade:<name>" an upgrade of the table in progress (detail/upgrade.hpp)
+// "names:<name>"   the names of the table's fields, "<path>=<name>" lines, when known; not
+//                  part of the fingerprint (a name is not in the encoding), so not watched
 // "generation"     a number bumped by every transaction that changes any of the above, so
 //                  that a program can see in one lookup that nothing changed
 
@@ -754,7 +758,15 @@ public:
                 fingerprint tomb;
                 tomb.renamed_to = table;
                 meta_put(txn_, meta_, stored_key, tomb.serialize(), table);
+                meta_erase(txn_, meta_, "names:" + old_name, table);
             }
+        }
+        // The field names, for tools that read the store without this program: written when
+        // this program knows some and they differ (a program that knows none leaves them).
+        if (rw && !s.names.empty()) {
+            const std::string names_key = "names:" + table;
+            auto stored_names = meta_get(txn_, meta_, names_key, table);
+            if (!stored_names || *stored_names != s.names) meta_put(txn_, meta_, names_key, std::string(s.names), table);
         }
         // What every later transaction expects to find (the bytes as stored, not as re-serialized).
         watch_.expected.emplace_back(meta_key, meta_get(txn_, meta_, meta_key, table));
