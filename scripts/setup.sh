@@ -9,6 +9,7 @@ packages=(
   clang-14  # Debian 12's default clang++: the compile_fail.clang14 tests check it is refused in one line
   libclang-rt-16-dev  # libFuzzer and the sanitizer runtimes for clang (only a Recommends of clang-16)
   liblmdb-dev lmdb-utils
+  nlohmann-json3-dev  # netabase::json (json.hpp) and the netabase tool
   libboost1.81-dev # Boost.PFR; the default libboost-dev (1.74) has none
   catch2
   libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
