@@ -22,6 +22,32 @@
 
 namespace netabase::detail {
 
+// Maps the first `bytes` bytes of `file` (created zero-filled when missing and this process may
+// write) shared between processes; nullptr when it cannot. `writable` says whether the mapping
+// may be written.
+inline void* map_shared_file(const std::filesystem::path& file, std::size_t bytes, bool read_only, unsigned mode,
+                             bool& writable) {
+    writable = false;
+    int fd = read_only ? -1 : ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
+    bool can_write = fd >= 0;
+    if (fd < 0) fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        can_write = true;
+    } else {
+        fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return nullptr;
+    }
+    struct ::stat st {};
+    bool ok = ::fstat(fd, &st) == 0;
+    if (ok && st.st_size < static_cast<off_t>(bytes))
+        ok = can_write && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0;  // zero-filled
+    void* m = ok ? ::mmap(nullptr, bytes, PROT_READ | (can_write ? PROT_WRITE : 0), MAP_SHARED, fd, 0) : MAP_FAILED;
+    ::close(fd);
+    if (m == MAP_FAILED) return nullptr;
+    writable = can_write;
+    return m;
+}
+
 class schema_counter {
 public:
     // Never a value of the counter: "not validated" / "no shared counter".
@@ -37,26 +63,8 @@ public:
     // Maps the counter; without it (a directory this process may not write, a file system
     // without shared mappings) every transaction reads the metadata instead.
     void open(const std::filesystem::path& dir, bool read_only, unsigned mode) {
-        std::filesystem::path file = dir / "schema.lock";
-        int fd = read_only ? -1 : ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
-        bool writable = fd >= 0;
-        if (fd < 0) fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd >= 0) {
-            writable = true;
-        } else {
-            fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) return;
-        }
-        struct ::stat st {};
-        bool ok = ::fstat(fd, &st) == 0;
-        if (ok && st.st_size < static_cast<off_t>(sizeof(std::uint64_t)))
-            ok = writable && ::ftruncate(fd, sizeof(std::uint64_t)) == 0;  // zero-filled: counter 0
-        void* m = ok ? ::mmap(nullptr, sizeof(std::uint64_t), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0)
-                     : MAP_FAILED;
-        ::close(fd);
-        if (m == MAP_FAILED) return;
-        p_ = static_cast<std::atomic<std::uint64_t>*>(m);
-        writable_ = writable;
+        p_ = static_cast<std::atomic<std::uint64_t>*>(
+            map_shared_file(dir / "schema.lock", sizeof(std::uint64_t), read_only, mode, writable_));
     }
 
     std::uint64_t load() const noexcept { return p_ ? p_->load(std::memory_order_seq_cst) : none; }
