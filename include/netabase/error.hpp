@@ -30,6 +30,7 @@ enum class errc {
     busy,                  // a second write transaction on the same thread would deadlock
     schema_changed,        // another program changed the store's schema since this one opened it
     wrong_thread,          // a write transaction used on a thread other than the one that began it
+    watch_overflow,        // a watcher fell behind by more changes than it holds: it says how many it missed
 };
 
 namespace detail {
@@ -67,6 +68,8 @@ public:
                 return "schema changed";
             case errc::wrong_thread:
                 return "wrong thread";
+            case errc::watch_overflow:
+                return "watch overflow";
         }
         return "unknown netabase error";
     }

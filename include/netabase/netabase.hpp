@@ -14,3 +14,4 @@
 #include "netabase/tree.hpp"
 #include "netabase/verify.hpp"
 #include "netabase/view.hpp"
+#include "netabase/watch.hpp"

@@ -47,6 +47,13 @@ struct options {
     // How much an upgrade of a table's rows (upgrade_from, appended fields) writes per LMDB
     // transaction: a table larger than one transaction can hold upgrades in several.
     std::size_t upgrade_batch_bytes = std::size_t{64} << 20;
+    // Keep a durable log of every commit's changes (sequence, table, kind, primary key) in the
+    // store, written in the same transaction: txn.changes_since(seq), store.trim_changes(seq),
+    // and watchers that see the commits of every process. Once a store has a log, every
+    // program that opens it writes to it, whatever this says.
+    bool change_log = false;
+    // The most changes a watcher holds before it reports errc::watch_overflow.
+    std::size_t watch_capacity = 65536;
 };
 
 template <class Def>
@@ -102,6 +109,65 @@ public:
             }  // aborted here, before the resize waits for this process's transactions
             state_->env->resize(size * 2);
         }
+    }
+
+    // A watcher of every change to M's rows committed from now on.
+    template <class M>
+    Watcher<M> watch() {
+        static_assert(Def::template contains<M>, "netabase: watch<M>(): M is not one of this Store's models");
+        return add_watcher<M>(nullptr, {}, nullptr);
+    }
+
+    // A watcher of the changes whose old or new row has `value` under the secondary key on
+    // `field` (or under the named key `key`): store.watch<User>(&User::age, 30).
+    template <class M, class T, class V>
+    Watcher<M> watch(T M::*field, const V& value) {
+        static_assert(Def::template contains<M>, "netabase: watch<M>(): M is not one of this Store's models");
+        std::size_t pos = detail::member_position<M>(field);
+        if (pos == detail::model_traits<M>::index_count)
+            throw error(errc::not_found, "watch: table '" + state_->template table<M>().name +
+                                             "' has no secondary key on field " + std::to_string(detail::field_index(field)),
+                        state_->template table<M>().name);
+        return filtered_watcher<M>(pos, static_cast<const T&>(value));
+    }
+    template <class M, class F, bool Multi, class V>
+    Watcher<M> watch(const computed_key<M, F, Multi>&, const V& value) {
+        static_assert(Def::template contains<M>, "netabase: watch<M>(): M is not one of this Store's models");
+        using A = detail::computed_key_adapter<M, F, Multi>;
+        constexpr std::size_t pos = detail::computed_position<M, A>();
+        static_assert(pos < detail::model_traits<M>::index_count,
+                      "netabase: watch(key, value): this key is not a secondary key of the model");
+        return filtered_watcher<M>(pos, static_cast<const typename A::value_type&>(value));
+    }
+
+    // Drops the change log's entries up to and including `seq` (what no reader needs any more).
+    // Returns how many it dropped. Readers that are still reading them keep their snapshot.
+    std::size_t trim_changes(std::uint64_t seq) {
+        detail::watch_hub* hub = detail::watch_hub::find(*live()->env);
+        if (!hub || !hub->has_log())
+            throw error(errc::invalid_argument, "trim_changes: the store at " + state_->env->path().string() +
+                                                    " has no change log; open it with options{.change_log = true}");
+        return write([&](WriteTransaction<Def>& txn) {
+            MDB_txn* t = txn.core_.live();
+            std::size_t n = 0;
+            {
+                detail::cursor c(t, hub->log_dbi());
+                MDB_val k, v;
+                detail::log_entry_view e;
+                while (c.move(k, v, MDB_FIRST) && detail::log_entry_view::parse(k, v, e) && e.sequence <= seq) {
+                    detail::check(::mdb_cursor_del(c.get(), 0), "mdb_cursor_del");
+                    ++n;
+                }
+            }
+            // What the log gave out stays given: the next sequence follows the trimmed ones.
+            std::uint64_t last = detail::log_last(t, hub->log_dbi(), hub->meta_dbi());
+            std::byte bytes[8];
+            detail::store_le<std::uint64_t>(bytes, last);
+            MDB_val mk{detail::log_trimmed_key.size(), const_cast<char*>(detail::log_trimmed_key.data())}, mv{8, bytes};
+            if (int rc = detail::mdb::put(t, hub->meta_dbi(), &mk, &mv, 0)) detail::throw_lmdb(rc, "trim_changes");
+            txn.core_.wrote();
+            return n;
+        });
     }
 
     // Runs fn in a read transaction and returns its result.
@@ -208,6 +274,27 @@ private:
         s.tables.push_back(std::move(ts));
     }
 
+    template <class M>
+    Watcher<M> add_watcher(bool (*row_has)(std::span<const std::byte>, std::span<const std::byte>),
+                           std::vector<std::byte> key, const void*) {
+        auto q = std::make_shared<detail::watch_queue>();
+        q->table = state_->template table<M>().name;
+        q->capacity = state_->watch_capacity ? state_->watch_capacity : 1;
+        q->filtered = row_has != nullptr;
+        q->row_has = row_has;
+        q->key = std::move(key);
+        detail::watch_hub::of(*live()->env).add(q);
+        return Watcher<M>(std::move(q), state_->env);
+    }
+
+    template <class M, class K>
+    Watcher<M> filtered_watcher(std::size_t pos, const K& value) {
+        detail::buffer b;
+        detail::encode_key(b, value);
+        return add_watcher<M>(detail::row_has_key_at<M>(pos), std::vector<std::byte>(b.span().begin(), b.span().end()),
+                              nullptr);
+    }
+
     const std::shared_ptr<detail::store_state<Def>>& live() const {
         if (!state_) throw error(errc::invalid_argument, "this Store was moved from");
         return state_;
@@ -219,11 +306,13 @@ private:
         if (opt.durability == durability::no_meta_sync) flags |= MDB_NOMETASYNC;
         if (opt.durability == durability::no_sync) flags |= MDB_NOSYNC;
         detail::environment::config cfg{opt.map_size,    flags,
-                                        opt.max_readers, detail::tables_of<Def>::databases + 1 + 64,
+                                        opt.max_readers, detail::tables_of<Def>::databases + 2 + 64,
                                         opt.file_mode,   opt.checksum};
         auto st = std::make_shared<detail::store_state<Def>>();
         st->env = detail::environment::open(dir, cfg);
         st->read_only = opt.read_only;
+        st->want_change_log = opt.change_log;
+        st->watch_capacity = opt.watch_capacity;
         std::lock_guard dbi_lock(st->env->dbi_mutex());
         // The opening transaction may have to build an index in a map that is already full
         // (LMDB keeps the larger of the requested and the file's map size): grow and retry.
@@ -234,7 +323,10 @@ private:
                 throw error(errc::busy, "cannot open " + dir.string() + ": its tables keep changing under this open");
             try {
                 auto plan = detail::open_tables(*st);
-                if (!plan) return st;
+                if (!plan) {
+                    open_change_log(*st, dir, opt);
+                    return st;
+                }
                 detail::table_upgrade(*st->env, *plan, opt.upgrade_batch_bytes).run();
                 continue;
             } catch (const error& e) {
@@ -242,6 +334,17 @@ private:
             }
             st->env->resize(size * 2);
         }
+    }
+
+    // With a change log (the option asked for one, or the store has one), this process's
+    // watchers follow the commits of every process.
+    static void open_change_log(detail::store_state<Def>& st, const std::filesystem::path& dir, const options& opt) {
+        if (st.change_log == 0) return;  // (0 is the main database, never the log's handle)
+        auto& hub = detail::watch_hub::of(*st.env);
+        hub.use_log(st.change_log, st.schema.meta, dir, st.env->read_only(), opt.file_mode);
+        [&]<class... Ms>(definition<Ms...>*) {
+            (hub.know_table(st.template table<Ms>().name, st.template table<Ms>().dbi), ...);
+        }(static_cast<Def*>(nullptr));
     }
 
     std::shared_ptr<detail::store_state<Def>> state_;

@@ -6,6 +6,7 @@
 #include "netabase/detail/state.hpp"
 #include "netabase/error.hpp"
 #include "netabase/tree.hpp"
+#include "netabase/watch.hpp"
 
 #include <lmdb.h>
 
@@ -48,6 +49,17 @@ public:
     }
 
     bool is_open() const noexcept { return core_.txn != nullptr; }
+
+    // The durable change log after sequence `seq`, oldest first (options{.change_log = true}).
+    change_log_range changes_since(std::uint64_t seq) const {
+        MDB_txn* t = core_.live();
+        detail::watch_hub* hub = detail::watch_hub::find(*core_.env);
+        if (!hub || !hub->has_log())
+            throw error(errc::invalid_argument, "changes_since: the store at " + core_.env->path().string() +
+                                                    " has no change log; open it with options{.change_log = true}");
+        return change_log_range(t, hub->log_dbi(), seq);
+    }
+
     // A read transaction has nothing to commit: both end the snapshot.
     void commit() { finish(); }
     void abort() { finish(); }
@@ -126,11 +138,19 @@ public:
                             ", so the transaction was aborted" +
                             (core_.map_full ? " (the map is full; store.write(fn) grows it and retries)" : ""));
         }
+        if (core_.changes) [[unlikely]]
+            log_changes(t);
         core_.close_cursors_of(t);
         core_.life.end();
         core_.txn = nullptr;
         int rc = detail::mdb::txn_commit(t);  // frees the transaction whatever it returns
         core_.env->end_write();
+        if (detail::change_batch* b = std::exchange(core_.changes, nullptr)) [[unlikely]] {
+            if (rc == 0)
+                detail::watch_hub::find(*core_.env)->committed(*b);
+            else
+                b->clear();
+        }
         if (rc != 0) {
             if (rc == MDB_MAP_FULL) core_.map_full = true;
             detail::throw_lmdb(rc, "commit failed; nothing was written");
@@ -157,6 +177,19 @@ private:
         core_.life.begin();
         if (!state_->schema.current(*core_.env)) [[unlikely]]
             check_schema(before);  // never write rows that an index of a newer program would miss
+        if (core_.env->capture.load(std::memory_order_relaxed)) [[unlikely]]
+            core_.changes = detail::watch_hub::find(*core_.env)->begin_batch();
+    }
+
+    // The change log's entries for this transaction's changes, in it; a failure aborts it.
+    [[gnu::cold, gnu::noinline]] void log_changes(MDB_txn* t) {
+        try {
+            detail::watch_hub::find(*core_.env)->write_log(t, *core_.changes);
+        } catch (const error& e) {
+            if (e.code() == errc::map_full) core_.map_full = true;  // store.write() grows the map and retries
+            end_abort();
+            throw;
+        }
     }
 
     [[gnu::cold, gnu::noinline]] void check_schema(std::uint64_t before) {
@@ -170,6 +203,7 @@ private:
 
     void end_abort() noexcept {
         if (!core_.txn) return;
+        if (core_.changes) std::exchange(core_.changes, nullptr)->clear();
         if (core_.env->writer() != std::this_thread::get_id()) [[unlikely]] {
             // Destroyed on another thread than the one that began it, where it cannot throw: only
             // that thread can release LMDB's writer lock, so the environment keeps the transaction

@@ -4,6 +4,7 @@
 #include "netabase/detail/config.hpp"  // first: refuses a compiler too old
 
 #include "netabase/codec.hpp"
+#include "netabase/detail/changes.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
 #include "netabase/detail/lifetime.hpp"
@@ -680,6 +681,8 @@ public:
     // Empties the table and all its indexes.
     void clear() requires writable {
         MDB_txn* t = core()->live();
+        if (core()->changes) [[unlikely]]
+            note_clear();
         core()->wrote();
         if (int rc = detail::mdb::drop(t, table_->dbi, 0)) core()->fail(rc, "clear failed", table_->name);
         for (const auto& ix : table_->indexes)
@@ -743,6 +746,8 @@ public:
         detail::buffer& rowbuf = core.env->row_buffer;
         detail::encode_row(rowbuf, m, core.env->checksum());
         MDB_val val = detail::to_val(rowbuf.span());
+        if (core.changes) [[unlikely]]
+            note(core, change_kind::update, kb.span(), rowbuf.span(), detail::to_span(old));
         core.wrote();
         if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
             core.fail(rc, "update: put failed", table_->name);
@@ -803,6 +808,7 @@ private:
         }
         c.txn = child;
         bool failed_before = c.failed, interrupted_before = c.interrupted;
+        const auto changes_before = c.changes ? c.changes->mark() : std::pair<std::size_t, std::size_t>{};
         try {
             auto result = fn();
             c.close_cursors_of(child);
@@ -820,6 +826,7 @@ private:
             // store.write() still grows the map.
             c.failed = failed_before;
             c.interrupted = interrupted_before;
+            if (c.changes) c.changes->rollback(changes_before);  // the child's changes are gone
             c.wrote();
             throw;
         }
@@ -1074,6 +1081,40 @@ private:
 
     // ---- the write path -----------------------------------------------------------------
 
+    // Records a change for the watchers and the change log (only while something needs it).
+    [[gnu::noinline]] void note(detail::txn_core& c, change_kind k, std::span<const std::byte> pk,
+                                std::optional<std::span<const std::byte>> row,
+                                std::optional<std::span<const std::byte>> old) const {
+        c.changes->add(&table_->name, k, pk, row ? &*row : nullptr, old ? &*old : nullptr);
+    }
+
+    // clear() while changes are recorded: each row is a remove.
+    [[gnu::cold, gnu::noinline]] void note_clear() const {
+        detail::txn_core& c = *core();
+        detail::pooled_cursor cur(&c, table_->dbi);
+        MDB_val k, v;
+        for (bool ok = cur.move(k, v, MDB_FIRST); ok; ok = cur.move(k, v, MDB_NEXT))
+            note(c, change_kind::remove, detail::to_span(k), std::nullopt, detail::to_span(v));
+    }
+
+    // A table without indexes, while changes are recorded: an insert is told from an update.
+    [[gnu::cold, gnu::noinline]] bool write_noted(detail::txn_core& core, MDB_txn* t, MDB_val key, MDB_val val,
+                                                  write_mode mode, const detail::buffer& kb) {
+        MDB_val old = val;
+        core.wrote();
+        int rc = detail::mdb::put(t, table_->dbi, &key, &old, mode == write_mode::append ? MDB_APPEND : MDB_NOOVERWRITE);
+        if (rc == 0) {
+            note(core, change_kind::insert, kb.span(), detail::to_span(val), std::nullopt);
+            return true;
+        }
+        if (rc != MDB_KEYEXIST || mode == write_mode::append) core.fail(rc, "put failed", table_->name);
+        if (mode == write_mode::insert) return false;
+        note(core, change_kind::update, kb.span(), detail::to_span(val), detail::to_span(old));
+        key = detail::to_val(kb.span());
+        if ((rc = detail::mdb::put(t, table_->dbi, &key, &val, 0))) core.fail(rc, "put failed", table_->name);
+        return true;
+    }
+
     // put_many's loop; n counts the rows written.
     template <class R>
     void put_rows(R& rows, std::size_t& n) {
@@ -1119,6 +1160,8 @@ private:
         if constexpr (N == 0) {
             detail::encode_row(rowbuf, m, core.env->checksum());
             MDB_val val = detail::to_val(rowbuf.span());
+            if (core.changes) [[unlikely]]
+                return write_noted(core, t, key, val, mode, kb);
             unsigned flags = mode == write_mode::append   ? MDB_APPEND
                              : mode == write_mode::insert ? MDB_NOOVERWRITE
                                                           : 0u;
@@ -1154,6 +1197,8 @@ private:
             if (mode == write_mode::append) {
                 if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, MDB_APPEND))
                     core.fail(rc, "put failed", table_->name);
+                if (core.changes) [[unlikely]]
+                    note(core, change_kind::insert, kb.span(), rowbuf.span(), std::nullopt);
                 move_entries(t, ch, key, false, false);
                 return true;
             }
@@ -1161,6 +1206,8 @@ private:
             MDB_val old = val;
             int rc = detail::mdb::cursor_put(c.get(), &key, &old, MDB_NOOVERWRITE);
             if (rc == 0) {
+                if (core.changes) [[unlikely]]
+                    note(core, change_kind::insert, kb.span(), rowbuf.span(), std::nullopt);
                 move_entries(t, ch, key, false, false);
                 return true;
             }
@@ -1174,6 +1221,8 @@ private:
                 x.changed = !decoded || keys_changed(sec, x);
             });
             key = detail::to_val(kb.span());
+            if (core.changes) [[unlikely]]
+                note(core, change_kind::update, kb.span(), rowbuf.span(), detail::to_span(old));
             if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
                 core.fail(rc, "put failed", table_->name);
             move_entries(t, ch, key, decoded, !decoded);
@@ -1294,6 +1343,8 @@ private:
         std::array<index_change, N> ch;
         bool decoded = true;
         if constexpr (N > 0) decoded = old_keys(detail::to_span(old), ch);
+        if (core.changes) [[unlikely]]
+            note(core, change_kind::remove, kb.span(), std::nullopt, detail::to_span(old));
         core.wrote();
         if ((rc = detail::mdb::cursor_del(c.get(), 0))) core.fail(rc, "remove failed", table_->name);
         if constexpr (N > 0) {

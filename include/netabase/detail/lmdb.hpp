@@ -175,6 +175,7 @@ public:
     environment& operator=(const environment&) = delete;
 
     ~environment() {
+        watch_.reset();  // first: a change-log follower thread reads through this environment
         for (std::size_t i = 0; i < pool_size_; ++i) {
             pool_[i].cursors.close_all();
             ::mdb_txn_abort(pool_[i].txn);
@@ -448,6 +449,12 @@ public:
     // Bumped by every process around a schema change (detail/schema_counter.hpp).
     schema_counter& schema_changes() noexcept { return schema_changes_; }
 
+    // Watchers and the change log (detail/changes.hpp keeps its state here, type-erased, so that
+    // this layer does not depend on it). `capture` is what a write transaction loads to know
+    // whether it must record its changes: false keeps a store without either at no cost.
+    std::shared_ptr<void>& watch_state() noexcept { return watch_; }
+    std::atomic<bool> capture{false};
+
 private:
     static std::mutex& registry_mutex() {
         static std::mutex m;
@@ -538,6 +545,7 @@ private:
 
     MDB_env* env_ = nullptr;
     schema_counter schema_changes_;
+    std::shared_ptr<void> watch_;
     std::filesystem::path path_;
     bool read_only_ = false;
     bool checksum_ = false;

@@ -4,6 +4,7 @@
 
 #include "netabase/codec.hpp"
 #include "netabase/detail/buffer.hpp"
+#include "netabase/detail/changes.hpp"
 #include "netabase/detail/describe.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/state.hpp"
@@ -815,6 +816,9 @@ struct store_state {
     std::filesystem::path remove_on_close;  // set by Store::temporary()
     bool read_only = false;                 // this Store's option, even over a shared read-write environment
     schema_watch schema;                    // what every transaction checks first
+    bool want_change_log = false;           // options::change_log: create the log if missing
+    MDB_dbi change_log = 0;                 // the log's database, if the store has one
+    std::size_t watch_capacity = 65536;     // options::watch_capacity
 
     store_state() = default;
     store_state(const store_state&) = delete;
@@ -855,6 +859,7 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
         try {
             schema_opener opener(env, txn, st.schema);
             run(opener);
+            st.change_log = open_named_db(env, txn, log_name, false, false, log_name, true);
             st.schema.generation.store(meta_generation(txn, opener.meta()));
             st.schema.seen.store(schema_counter::settled(c0, env.schema_changes().load()));
         } catch (...) {
@@ -879,6 +884,7 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
     } settled{txn, opener};
     run(opener);
     if (opener.plan) return std::move(opener.plan);  // aborted by `settled`: nothing written
+    st.change_log = open_named_db(env, txn.get(), log_name, false, st.want_change_log, log_name, true);
     // No other change can begin while this transaction writes: the counter now is validated,
     // unless this transaction changes the schema itself (then it is the value done() leaves).
     std::uint64_t counter =

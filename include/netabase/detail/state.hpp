@@ -49,6 +49,8 @@ struct table_state {
                                         " (it is still open there)");
 }
 
+struct change_batch;
+
 struct txn_core {
     environment* env = nullptr;
     MDB_txn* txn = nullptr;
@@ -57,6 +59,7 @@ struct txn_core {
     bool map_full = false;  // that failure was MDB_MAP_FULL: store.write() grows and retries
     bool interrupted = false;  // failed because an exception stopped a write part way, not LMDB
     std::uint64_t writes = 0;  // puts and removes so far (lets update() see that fn wrote)
+    change_batch* changes = nullptr;  // set while watchers or the change log need this write's changes
     lifetime_owner life;
     cursor_cache cursors;
 

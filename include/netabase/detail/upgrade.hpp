@@ -11,6 +11,7 @@
 #pragma once
 
 #include "netabase/detail/buffer.hpp"
+#include "netabase/detail/changes.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/schema.hpp"
 #include "netabase/error.hpp"
@@ -324,8 +325,21 @@ private:
             for (const auto& line : p_.stored.indexes) names.push_back(p_.stored.db + "/" + index_id(line));
             drop_databases(t, names);
         }
+        log_rewrite(t, m, marker->db);
         meta_erase(t, m, marker_key_, p_.table);
         return 1;
+    }
+
+    // A store with a change log: every row the upgrade rewrote is an update in it.
+    void log_rewrite(MDB_txn* t, MDB_dbi m, const std::string& db) {
+        MDB_dbi log = open_named_db(env_, t, log_name, false, false, p_.table, true);
+        if (log == 0) return;
+        change_batch b;
+        cursor c(t, open_named_db(env_, t, db, false, false, p_.table));
+        MDB_val k, v;
+        for (bool ok = c.move(k, v, MDB_FIRST); ok; ok = c.move(k, v, MDB_NEXT))
+            b.add(&p_.table, change_kind::update, to_span(k), nullptr, nullptr);
+        append_to_log(t, log, m, b);
     }
 
     environment& env_;

@@ -1,0 +1,492 @@
+// What a write transaction changed, and who hears of it: the changes a transaction records
+// while something watches (in-process watchers, or the durable change log), the bounded queue
+// of each watcher, and the hub that delivers a commit's changes to them.
+//
+// Delivery. Without the change log, a commit's changes go to this process's watchers right
+// after it commits, numbered by a counter of this process. With it, every commit also appends
+// (sequence, table, kind, primary key) to the log database in the same LMDB transaction, and
+// bumps a counter in shared memory (`changes.lock`, a futex word): a follower thread in each
+// process that watches wakes on it, reads the log after the last sequence it delivered, and
+// delivers what it did not deliver itself. A writer's own process gets its changes directly
+// when nothing is ahead of them, so its rows are exactly as committed.
+#pragma once
+
+#include "netabase/detail/lmdb.hpp"
+#include "netabase/detail/schema_counter.hpp"
+#include "netabase/error.hpp"
+
+#include <linux/futex.h>
+#include <lmdb.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace netabase {
+
+enum class change_kind : std::uint8_t { insert = 1, update = 2, remove = 3 };
+
+namespace detail {
+
+inline constexpr const char* log_name = "__netabase~changes";
+inline const std::string log_trimmed_key = "changes:trimmed";  // metadata: the last sequence trimmed
+
+// One change of a write transaction; its bytes are in the batch.
+struct change_record {
+    const std::string* table;
+    change_kind kind;
+    bool has_row, has_old;
+    std::uint32_t pk_off, pk_len, row_off, row_len, old_off, old_len;
+};
+
+// The changes of the one write transaction of an environment (LMDB admits one at a time).
+struct change_batch {
+    std::vector<change_record> records;
+    std::vector<std::byte> bytes;
+    bool want_old = false;  // a watcher filters by key: the old row tells whether it had it
+    bool log = false;       // the commit appends these to the change log
+    std::uint64_t first = 0;  // the first sequence, once assigned
+
+    void clear() noexcept {
+        records.clear();
+        bytes.clear();
+        first = 0;
+    }
+    std::pair<std::size_t, std::size_t> mark() const noexcept { return {records.size(), bytes.size()}; }
+    void rollback(std::pair<std::size_t, std::size_t> m) {
+        records.resize(m.first);
+        bytes.resize(m.second);
+    }
+    std::uint32_t keep(std::span<const std::byte> s) {
+        auto off = static_cast<std::uint32_t>(bytes.size());
+        bytes.insert(bytes.end(), s.begin(), s.end());
+        return off;
+    }
+    void add(const std::string* table, change_kind k, std::span<const std::byte> pk, const std::span<const std::byte>* row,
+             const std::span<const std::byte>* old) {
+        change_record r{table, k, row != nullptr, old != nullptr && want_old, 0, 0, 0, 0, 0, 0};
+        r.pk_off = keep(pk);
+        r.pk_len = static_cast<std::uint32_t>(pk.size());
+        if (r.has_row) {
+            r.row_off = keep(*row);
+            r.row_len = static_cast<std::uint32_t>(row->size());
+        }
+        if (r.has_old) {
+            r.old_off = keep(*old);
+            r.old_len = static_cast<std::uint32_t>(old->size());
+        }
+        records.push_back(r);
+    }
+    std::span<const std::byte> at(std::uint32_t off, std::uint32_t len) const noexcept { return {bytes.data() + off, len}; }
+};
+
+// A change as a watcher's queue holds it, until next() decodes it.
+struct queued_change {
+    std::uint64_t sequence = 0;
+    change_kind kind = change_kind::insert;
+    std::vector<std::byte> pk;
+    std::vector<std::byte> row;
+    bool has_row = false;
+};
+
+// One watcher's changes: bounded; past `capacity` it drops and counts what it drops until its
+// reader has taken what it holds and heard how many it missed.
+struct watch_queue {
+    std::string table;
+    std::size_t capacity = 0;
+    std::uint64_t after = 0;  // delivers only changes with a larger sequence
+    // A filter by one index value: whether a stored row (its bytes) has the key.
+    bool filtered = false;
+    std::vector<std::byte> key;
+    bool (*row_has)(std::span<const std::byte> row, std::span<const std::byte> key) = nullptr;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<queued_change> items;
+    std::uint64_t missed = 0;
+    bool closed = false;
+
+    // Whether the change concerns this watcher (its old or its new row has the key).
+    bool wants(std::span<const std::byte> row, bool has_row, std::span<const std::byte> old, bool has_old) const {
+        if (!filtered) return true;
+        auto has = [&](std::span<const std::byte> r) {
+            try {
+                return row_has(r, key);
+            } catch (const error&) {
+                return false;  // a row that does not decode has no key
+            }
+        };
+        return (has_row && has(row)) || (has_old && has(old));
+    }
+
+    void push(queued_change&& c) {
+        {
+            std::lock_guard lock(mu);
+            if (missed > 0 || items.size() >= capacity) {
+                ++missed;
+                return;
+            }
+            items.push_back(std::move(c));
+        }
+        cv.notify_one();
+    }
+
+    // Changes lost before they reached the queue (the log was trimmed past them).
+    void lost(std::uint64_t n) {
+        {
+            std::lock_guard lock(mu);
+            missed += n;
+        }
+        cv.notify_one();
+    }
+
+    void close() {
+        {
+            std::lock_guard lock(mu);
+            closed = true;
+        }
+        cv.notify_all();
+    }
+};
+
+inline long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t val, const ::timespec* timeout) noexcept {
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, val, timeout, nullptr, 0);
+}
+
+// An entry of the log: key = sequence (8 bytes, big-endian), value = kind, table name length
+// (u16 little-endian), table name, primary key bytes.
+struct log_entry_view {
+    std::uint64_t sequence = 0;
+    change_kind kind = change_kind::insert;
+    std::string_view table;
+    std::span<const std::byte> pk;
+
+    static bool parse(const MDB_val& k, const MDB_val& v, log_entry_view& out) noexcept {
+        if (k.mv_size != 8 || v.mv_size < 3) return false;
+        const auto* kb = static_cast<const unsigned char*>(k.mv_data);
+        std::uint64_t s = 0;
+        for (int i = 0; i < 8; ++i) s = s << 8 | kb[i];
+        const auto* vb = static_cast<const std::byte*>(v.mv_data);
+        auto kind = static_cast<std::uint8_t>(vb[0]);
+        std::size_t n = static_cast<std::size_t>(static_cast<unsigned char>(vb[1])) |
+                        static_cast<std::size_t>(static_cast<unsigned char>(vb[2])) << 8;
+        if (kind < 1 || kind > 3 || v.mv_size < 3 + n) return false;
+        out.sequence = s;
+        out.kind = static_cast<change_kind>(kind);
+        out.table = std::string_view(reinterpret_cast<const char*>(vb + 3), n);
+        out.pk = std::span<const std::byte>(vb + 3 + n, v.mv_size - 3 - n);
+        return true;
+    }
+};
+
+inline void sequence_key(std::uint64_t s, unsigned char (&out)[8]) noexcept {
+    for (int i = 7; i >= 0; --i, s >>= 8) out[i] = static_cast<unsigned char>(s);
+}
+
+// The last sequence the log has given out, as of txn: its last entry, or what was trimmed.
+inline std::uint64_t log_last(MDB_txn* txn, MDB_dbi log, MDB_dbi meta) {
+    cursor c(txn, log);
+    MDB_val k, v;
+    log_entry_view e;
+    if (c.move(k, v, MDB_LAST) && log_entry_view::parse(k, v, e)) return e.sequence;
+    MDB_val mk{log_trimmed_key.size(), const_cast<char*>(log_trimmed_key.data())}, mv;
+    int rc = mdb::get(txn, meta, &mk, &mv);
+    if (rc == 0 && mv.mv_size == 8) return load_le<std::uint64_t>(static_cast<const std::byte*>(mv.mv_data));
+    if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read the change log's metadata");
+    return 0;
+}
+
+// Appends the batch to the log in txn, numbering it after the log's last sequence.
+inline void append_to_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, change_batch& b) {
+    std::uint64_t s = log_last(txn, log, meta) + 1;
+    b.first = s;
+    std::vector<std::byte> value;
+    for (const auto& r : b.records) {
+        unsigned char key[8];
+        sequence_key(s++, key);
+        value.clear();
+        value.push_back(std::byte{static_cast<std::uint8_t>(r.kind)});
+        std::size_t n = r.table->size() > 0xffff ? 0xffff : r.table->size();
+        value.push_back(std::byte(static_cast<unsigned char>(n)));
+        value.push_back(std::byte(static_cast<unsigned char>(n >> 8)));
+        auto* name = reinterpret_cast<const std::byte*>(r.table->data());
+        value.insert(value.end(), name, name + n);
+        auto pk = b.at(r.pk_off, r.pk_len);
+        value.insert(value.end(), pk.begin(), pk.end());
+        MDB_val k{8, key}, v{value.size(), value.data()};
+        if (int rc = mdb::put(txn, log, &k, &v, MDB_APPEND)) throw_lmdb(rc, "cannot append to the change log", *r.table);
+    }
+}
+
+// Per environment: the queues of this process's watchers, the writer's batch, and (with the
+// change log) the shared commit counter and the follower thread.
+class watch_hub {
+public:
+    explicit watch_hub(environment& env) : env_(env) {}
+    watch_hub(const watch_hub&) = delete;
+    watch_hub& operator=(const watch_hub&) = delete;
+    ~watch_hub() {
+        {
+            std::lock_guard lock(mu_);
+            stop_ = true;
+        }
+        if (commits_) {
+            commits_->fetch_add(1);
+            futex(commits_, FUTEX_WAKE, INT_MAX, nullptr);
+        }
+        if (follower_.joinable()) follower_.join();
+        for (auto& w : queues_)
+            if (auto q = w.lock()) q->close();
+        if (commits_) ::munmap(static_cast<void*>(commits_), sizeof(std::uint32_t));
+    }
+
+    static watch_hub& of(environment& env) {
+        auto& slot = env.watch_state();
+        if (!slot) slot = std::make_shared<watch_hub>(env);
+        return *static_cast<watch_hub*>(slot.get());
+    }
+    static watch_hub* find(environment& env) noexcept { return static_cast<watch_hub*>(env.watch_state().get()); }
+
+    // The change log: its database, and the shared counter that wakes other processes.
+    void use_log(MDB_dbi log, MDB_dbi meta, const std::filesystem::path& dir, bool read_only, unsigned mode) {
+        std::lock_guard lock(mu_);
+        log_ = log;
+        meta_ = meta;
+        has_log_ = true;
+        if (!commits_) {
+            bool writable = false;
+            commits_ = static_cast<std::atomic<std::uint32_t>*>(
+                map_shared_file(dir / "changes.lock", sizeof(std::uint32_t), read_only, mode, writable));
+        }
+        env_.capture.store(true);
+    }
+    bool has_log() const noexcept { return has_log_.load(); }
+    MDB_dbi log_dbi() const noexcept { return log_; }
+    MDB_dbi meta_dbi() const noexcept { return meta_; }
+
+    // A table this process can look rows up in (the follower's rows for other processes' changes).
+    void know_table(const std::string& name, MDB_dbi dbi) {
+        std::lock_guard lock(mu_);
+        tables_[name] = dbi;
+    }
+
+    // Starts delivering to q the changes committed from now on.
+    void add(const std::shared_ptr<watch_queue>& q) {
+        std::uint64_t last = 0;
+        const bool log = has_log_.load();
+        if (log) {  // the log's position now: a snapshot after every commit so far
+            cursor_cache cursors;
+            MDB_txn* t = env_.begin_read(cursors);
+            try {
+                last = log_last(t, log_, meta_);
+            } catch (...) {
+                env_.end_read(t, cursors);
+                throw;
+            }
+            env_.end_read(t, cursors);
+        }
+        std::lock_guard lock(mu_);
+        if (log) {
+            if (!follower_.joinable()) {
+                published_ = last;
+                follower_ = std::thread([this] { follow(); });
+            }
+            q->after = last > published_ ? last : published_;
+        } else {
+            q->after = next_seq_ - 1;
+        }
+        queues_.push_back(q);
+        if (q->filtered) ++filtered_;
+        ++live_;
+        env_.capture.store(true);
+    }
+
+    void remove(const watch_queue* q) noexcept {
+        std::lock_guard lock(mu_);
+        for (std::size_t i = 0; i < queues_.size(); ++i) {
+            auto p = queues_[i].lock();
+            if (!p || p.get() == q) {
+                if (p && p->filtered) --filtered_;
+                if (p) --live_;
+                queues_.erase(queues_.begin() + static_cast<std::ptrdiff_t>(i));
+                --i;
+            }
+        }
+        if (live_ == 0 && !has_log_) env_.capture.store(false);
+    }
+
+    // A write transaction begins recording into the batch.
+    change_batch* begin_batch() {
+        std::lock_guard lock(mu_);
+        batch_.clear();
+        batch_.want_old = filtered_ > 0;
+        batch_.log = has_log_;
+        return &batch_;
+    }
+
+    // Before the commit, in its transaction: the batch's sequences and log entries.
+    void write_log(MDB_txn* txn, change_batch& b) {
+        if (b.log && !b.records.empty()) append_to_log(txn, log_, meta_, b);
+    }
+
+    // After the commit: this process's watchers get the batch (numbered now, without the log),
+    // and other processes hear of it.
+    void committed(change_batch& b) {
+        if (b.records.empty()) return;
+        {
+            std::lock_guard lock(mu_);
+            if (!b.log) {
+                b.first = next_seq_;
+                next_seq_ += b.records.size();
+                deliver(b);
+            } else if (published_ + 1 == b.first) {  // nothing of another process is ahead of it
+                deliver(b);
+                published_ = b.first + b.records.size() - 1;
+            }
+        }
+        if (b.log && commits_) {
+            commits_->fetch_add(1);
+            futex(commits_, FUTEX_WAKE, INT_MAX, nullptr);
+        }
+        b.clear();
+    }
+
+private:
+    // Under mu_.
+    void deliver(const change_batch& b) {
+        std::uint64_t s = b.first;
+        for (const auto& r : b.records) {
+            auto pk = b.at(r.pk_off, r.pk_len), row = b.at(r.row_off, r.row_len), old = b.at(r.old_off, r.old_len);
+            for (auto& w : queues_) {
+                auto q = w.lock();
+                if (!q || q->table != *r.table || s <= q->after || !q->wants(row, r.has_row, old, r.has_old)) continue;
+                queued_change c;
+                c.sequence = s;
+                c.kind = r.kind;
+                c.pk.assign(pk.begin(), pk.end());
+                c.has_row = r.has_row;
+                if (r.has_row) c.row.assign(row.begin(), row.end());
+                q->push(std::move(c));
+            }
+            ++s;
+        }
+    }
+
+    // The follower: wakes on the shared counter (or once a second, for a writer killed between
+    // its commit and its wake-up call), reads the log after what this process delivered, and
+    // delivers the rest with the rows as its snapshot has them.
+    void follow() {
+        for (;;) {
+            std::uint32_t seen = commits_ ? commits_->load() : 0;
+            {
+                std::lock_guard lock(mu_);
+                if (stop_) return;
+            }
+            try {
+                catch_up();
+            } catch (const error&) {
+                // a failed read (map resized under it, readers full): the next round retries
+            }
+            ::timespec second{1, 0};
+            if (commits_)
+                futex(commits_, FUTEX_WAIT, seen, &second);
+            else
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+    }
+
+    struct followed {
+        std::uint64_t sequence;
+        change_kind kind;
+        std::string table;
+        std::vector<std::byte> pk, row;
+        bool has_row;
+    };
+
+    void catch_up() {
+        std::uint64_t from;
+        std::map<std::string, MDB_dbi> tables;
+        {
+            std::lock_guard lock(mu_);
+            from = published_;
+            tables = tables_;
+        }
+        std::vector<followed> got;
+        {
+            cursor_cache cursors;
+            MDB_txn* t = env_.begin_read(cursors);
+            try {
+                cursor c(t, log_);
+                unsigned char key[8];
+                sequence_key(from + 1, key);
+                MDB_val k{8, key}, v;
+                log_entry_view e;
+                for (bool ok = c.move(k, v, MDB_SET_RANGE); ok; ok = c.move(k, v, MDB_NEXT)) {
+                    if (!log_entry_view::parse(k, v, e)) continue;
+                    followed f{e.sequence, e.kind, std::string(e.table), {e.pk.begin(), e.pk.end()}, {}, false};
+                    auto it = tables.find(f.table);
+                    if (it != tables.end() && e.kind != change_kind::remove) {
+                        MDB_val pk{e.pk.size(), const_cast<std::byte*>(e.pk.data())}, row;
+                        if (mdb::get(t, it->second, &pk, &row) == 0) {
+                            auto r = to_span(row);
+                            f.row.assign(r.begin(), r.end());
+                            f.has_row = true;
+                        }
+                    }
+                    got.push_back(std::move(f));
+                }
+            } catch (...) {
+                env_.end_read(t, cursors);
+                throw;
+            }
+            env_.end_read(t, cursors);
+        }
+        std::lock_guard lock(mu_);
+        for (auto& f : got) {
+            if (f.sequence <= published_) continue;  // this process delivered it first
+            if (f.sequence > published_ + 1)  // trimmed before this process read them
+                for (auto& w : queues_)
+                    if (auto q = w.lock(); q && q->after < f.sequence - 1)
+                        q->lost(f.sequence - 1 - (q->after > published_ ? q->after : published_));
+            for (auto& w : queues_) {
+                auto q = w.lock();
+                if (!q || q->table != f.table || f.sequence <= q->after) continue;
+                if (!q->wants(f.row, f.has_row, {}, false) && !(q->filtered && f.kind == change_kind::remove)) continue;
+                queued_change c{f.sequence, f.kind, f.pk, f.row, f.has_row};
+                q->push(std::move(c));
+            }
+            published_ = f.sequence;
+        }
+    }
+
+    environment& env_;
+    std::mutex mu_;
+    std::vector<std::weak_ptr<watch_queue>> queues_;
+    std::size_t live_ = 0, filtered_ = 0;
+    std::uint64_t next_seq_ = 1;    // without the log: this process's numbering
+    std::uint64_t published_ = 0;   // with it: the last sequence delivered here
+    change_batch batch_;
+    std::atomic<bool> has_log_{false};
+    MDB_dbi log_ = 0, meta_ = 0;
+    std::atomic<std::uint32_t>* commits_ = nullptr;
+    std::map<std::string, MDB_dbi> tables_;
+    std::thread follower_;
+    bool stop_ = false;
+};
+
+}  // namespace detail
+}  // namespace netabase
