@@ -56,6 +56,11 @@ class netabase_engine final : public Engine {
         return env && *env == '1';
     }
 
+    static bool change_log() {
+        const char* env = std::getenv("NETABASE_BENCH_CHANGE_LOG");
+        return env && *env == '1';
+    }
+
 public:
     netabase_engine(const std::filesystem::path& dir, sync_mode s, const Dataset& ds)
         : dir_(dir),
@@ -63,7 +68,9 @@ public:
                                         .durability = s == sync_mode::none ? netabase::durability::no_sync
                                                                            : netabase::durability::full,
                                         // NETABASE_BENCH_VALUE_CHECKSUM=1 measures options::checksum
-                                        .checksum = value_checksum()}),
+                                        .checksum = value_checksum(),
+                                        // NETABASE_BENCH_CHANGE_LOG=1 measures options::change_log
+                                        .change_log = change_log()}),
           ds_(ds) {
         if constexpr (std::is_same_v<M, Doc>) {
             src_ = &ds.docs;

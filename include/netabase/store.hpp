@@ -149,24 +149,25 @@ public:
                                                     " has no change log; open it with options{.change_log = true}");
         return write([&](WriteTransaction<Def>& txn) {
             MDB_txn* t = txn.core_.live();
-            std::size_t n = 0;
-            {
+            const std::uint64_t last = detail::log_last(t, hub->log_dbi(), hub->meta_dbi());
+            const std::uint64_t before = detail::log_trimmed(t, hub->meta_dbi());
+            const std::uint64_t upto = seq < last ? seq : last;  // what was never given out is not trimmed
+            if (upto <= before) return std::size_t{0};
+            {  // whole commits go; a commit that straddles `upto` stays, its first entries hidden
                 detail::cursor c(t, hub->log_dbi());
                 MDB_val k, v;
-                detail::log_entry_view e;
-                while (c.move(k, v, MDB_FIRST) && detail::log_entry_view::parse(k, v, e) && e.sequence <= seq) {
+                detail::log_block b;
+                while (c.move(k, v, MDB_FIRST) && b.open(k, v) && b.last() <= upto)
                     detail::check(::mdb_cursor_del(c.get(), 0), "mdb_cursor_del");
-                    ++n;
-                }
             }
-            // What the log gave out stays given: the next sequence follows the trimmed ones.
-            std::uint64_t last = detail::log_last(t, hub->log_dbi(), hub->meta_dbi());
+            // What the log gave out stays given: numbering goes on after it, and the entries up
+            // to `upto` that a straddling commit still holds are not listed.
             std::byte bytes[8];
-            detail::store_le<std::uint64_t>(bytes, last);
+            detail::store_le<std::uint64_t>(bytes, upto);
             MDB_val mk{detail::log_trimmed_key.size(), const_cast<char*>(detail::log_trimmed_key.data())}, mv{8, bytes};
             if (int rc = detail::mdb::put(t, hub->meta_dbi(), &mk, &mv, 0)) detail::throw_lmdb(rc, "trim_changes");
             txn.core_.wrote();
-            return n;
+            return static_cast<std::size_t>(upto - before);
         });
     }
 

@@ -57,7 +57,8 @@ public:
         if (!hub || !hub->has_log())
             throw error(errc::invalid_argument, "changes_since: the store at " + core_.env->path().string() +
                                                     " has no change log; open it with options{.change_log = true}");
-        return change_log_range(t, hub->log_dbi(), seq);
+        std::uint64_t trimmed = detail::log_trimmed(t, hub->meta_dbi());
+        return change_log_range(t, hub->log_dbi(), seq > trimmed ? seq : trimmed);
     }
 
     // A read transaction has nothing to commit: both end the snapshot.

@@ -183,31 +183,38 @@ public:
         iterator() = default;
         const change_entry& operator*() const noexcept { return e_; }
         const change_entry* operator->() const noexcept { return &e_; }
-        iterator& operator++() {
-            MDB_val k, v;
-            settle(cur_ && cur_->move(k, v, MDB_NEXT), k, v);
-            return *this;
-        }
+        iterator& operator++() { return advance(); }
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.done_; }
 
     private:
         friend class change_log_range;
         iterator(MDB_txn* txn, MDB_dbi log, std::uint64_t after) : cur_(std::make_shared<detail::cursor>(txn, log)) {
-            unsigned char key[8];
-            detail::sequence_key(after + 1, key);
-            MDB_val k{8, key}, v;
-            settle(after == ~std::uint64_t{0} ? false : cur_->move(k, v, MDB_SET_RANGE), k, v);
+            MDB_val k, v;
+            if (after == ~std::uint64_t{0} || !detail::seek_log(*cur_, after + 1, k, v)) return;
+            open_block(k, v);
+            while (!done_ && e_.sequence <= after) ++*this;
         }
-        void settle(bool found, const MDB_val& k, const MDB_val& v) {
-            done_ = !found;
-            if (!found) return;
+        iterator& advance() {
             detail::log_entry_view e;
-            if (!detail::log_entry_view::parse(k, v, e))
-                throw error(errc::corrupt_value, "an entry of the change log does not decode");
+            while (!block_.next(e)) {
+                MDB_val k, v;
+                if (!cur_->move(k, v, MDB_NEXT)) {
+                    done_ = true;
+                    return *this;
+                }
+                if (!block_.open(k, v)) throw error(errc::corrupt_value, "an entry of the change log does not decode");
+            }
             e_ = change_entry{e.sequence, e.table, e.kind, e.pk};
+            return *this;
+        }
+        void open_block(const MDB_val& k, const MDB_val& v) {
+            if (!block_.open(k, v)) throw error(errc::corrupt_value, "an entry of the change log does not decode");
+            done_ = false;
+            advance();
         }
         std::shared_ptr<detail::cursor> cur_;
+        detail::log_block block_;
         change_entry e_;
         bool done_ = true;
     };

@@ -59,7 +59,10 @@ struct change_batch {
     std::vector<std::byte> bytes;
     bool want_old = false;  // a watcher filters by key: the old row tells whether it had it
     bool log = false;       // the commit appends these to the change log
+    bool want_rows = true;  // a watcher of this process takes the rows (the log alone does not)
     std::uint64_t first = 0;  // the first sequence, once assigned
+    std::uint64_t txnid = 0;  // the LMDB transaction that logged them
+    std::vector<std::byte> block;  // the log entry's bytes
 
     void clear() noexcept {
         records.clear();
@@ -78,7 +81,7 @@ struct change_batch {
     }
     void add(const std::string* table, change_kind k, std::span<const std::byte> pk, const std::span<const std::byte>* row,
              const std::span<const std::byte>* old) {
-        change_record r{table, k, row != nullptr, old != nullptr && want_old, 0, 0, 0, 0, 0, 0};
+        change_record r{table, k, row != nullptr && want_rows, old != nullptr && want_old, 0, 0, 0, 0, 0, 0};
         r.pk_off = keep(pk);
         r.pk_len = static_cast<std::uint32_t>(pk.size());
         if (r.has_row) {
@@ -167,42 +170,106 @@ inline long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t val, c
     return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, val, timeout, nullptr, 0);
 }
 
-// An entry of the log: key = sequence (8 bytes, big-endian), value = kind, table name length
-// (u16 little-endian), table name, primary key bytes.
+// The log holds one LMDB entry per commit: key = the commit's first sequence (8 bytes,
+// big-endian), value = the number of changes (u32 little-endian), then per change: kind (u8),
+// table name length (u16), table name, primary key length (u16), primary key. One put per
+// commit, whatever its size, keeps the log's cost per row to a few bytes copied.
 struct log_entry_view {
     std::uint64_t sequence = 0;
     change_kind kind = change_kind::insert;
     std::string_view table;
     std::span<const std::byte> pk;
-
-    static bool parse(const MDB_val& k, const MDB_val& v, log_entry_view& out) noexcept {
-        if (k.mv_size != 8 || v.mv_size < 3) return false;
-        const auto* kb = static_cast<const unsigned char*>(k.mv_data);
-        std::uint64_t s = 0;
-        for (int i = 0; i < 8; ++i) s = s << 8 | kb[i];
-        const auto* vb = static_cast<const std::byte*>(v.mv_data);
-        auto kind = static_cast<std::uint8_t>(vb[0]);
-        std::size_t n = static_cast<std::size_t>(static_cast<unsigned char>(vb[1])) |
-                        static_cast<std::size_t>(static_cast<unsigned char>(vb[2])) << 8;
-        if (kind < 1 || kind > 3 || v.mv_size < 3 + n) return false;
-        out.sequence = s;
-        out.kind = static_cast<change_kind>(kind);
-        out.table = std::string_view(reinterpret_cast<const char*>(vb + 3), n);
-        out.pk = std::span<const std::byte>(vb + 3 + n, v.mv_size - 3 - n);
-        return true;
-    }
 };
+
+inline std::uint64_t sequence_of(const MDB_val& k) noexcept {
+    const auto* kb = static_cast<const unsigned char*>(k.mv_data);
+    std::uint64_t s = 0;
+    for (std::size_t i = 0; i < 8 && i < k.mv_size; ++i) s = s << 8 | kb[i];
+    return s;
+}
 
 inline void sequence_key(std::uint64_t s, unsigned char (&out)[8]) noexcept {
     for (int i = 7; i >= 0; --i, s >>= 8) out[i] = static_cast<unsigned char>(s);
 }
 
-// The last sequence the log has given out, as of txn: its last entry, or what was trimmed.
-inline std::uint64_t log_last(MDB_txn* txn, MDB_dbi log, MDB_dbi meta) {
-    cursor c(txn, log);
-    MDB_val k, v;
-    log_entry_view e;
-    if (c.move(k, v, MDB_LAST) && log_entry_view::parse(k, v, e)) return e.sequence;
+// One commit's changes in the log, read in place.
+class log_block {
+public:
+    log_block() = default;
+    // false if the entry is not a block (its key or value malformed)
+    bool open(const MDB_val& k, const MDB_val& v) noexcept {
+        if (k.mv_size != 8 || v.mv_size < 4) return false;
+        first_ = sequence_of(k);
+        p_ = static_cast<const std::byte*>(v.mv_data);
+        end_ = p_ + v.mv_size;
+        count_ = load_le<std::uint32_t>(p_);
+        p_ += 4;
+        index_ = 0;
+        return true;
+    }
+    std::uint64_t first() const noexcept { return first_; }
+    std::uint64_t last() const noexcept { return first_ + count_ - 1; }
+    // The next change; false at the block's end. Throws corrupt_value on a malformed block.
+    bool next(log_entry_view& e) {
+        if (index_ == count_) return false;
+        auto take = [&](std::size_t n) {
+            if (static_cast<std::size_t>(end_ - p_) < n) throw error(errc::corrupt_value, "an entry of the change log is cut short");
+            const std::byte* at = p_;
+            p_ += n;
+            return at;
+        };
+        auto kind = static_cast<std::uint8_t>(*take(1));
+        if (kind < 1 || kind > 3) throw error(errc::corrupt_value, "an entry of the change log has an unknown kind");
+        std::size_t tn = load_le<std::uint16_t>(take(2));
+        const std::byte* t = take(tn);
+        std::size_t pn = load_le<std::uint16_t>(take(2));
+        const std::byte* k = take(pn);
+        e.sequence = first_ + index_++;
+        e.kind = static_cast<change_kind>(kind);
+        e.table = std::string_view(reinterpret_cast<const char*>(t), tn);
+        e.pk = std::span<const std::byte>(k, pn);
+        return true;
+    }
+
+private:
+    std::uint64_t first_ = 0;
+    std::uint32_t count_ = 0, index_ = 0;
+    const std::byte* p_ = nullptr;
+    const std::byte* end_ = nullptr;
+};
+
+// Puts c on the block holding sequence s (or the first block after it); false if none.
+inline bool seek_log(cursor& c, std::uint64_t s, MDB_val& k, MDB_val& v) {
+    unsigned char key[8];
+    sequence_key(s, key);
+    k = MDB_val{8, key};
+    bool found = c.move(k, v, MDB_SET_RANGE);
+    if (found && sequence_of(k) == s) return true;
+    MDB_val pk, pv;
+    log_block b;
+    if (found ? c.move(pk, pv, MDB_PREV) : c.move(pk, pv, MDB_LAST)) {
+        if (b.open(pk, pv) && b.last() >= s) {
+            k = pk;
+            v = pv;
+            return true;
+        }
+        if (found) return c.move(k, v, MDB_NEXT);
+    }
+    return found;
+}
+
+// What the log shares between processes (the file changes.lock): a futex word bumped by every
+// commit, and the last sequence given out with the LMDB transaction that gave it, so that the
+// next writer need not look it up (it checks that no commit came between).
+struct shared_log {
+    std::atomic<std::uint32_t> commits;
+    std::uint32_t unused;
+    std::atomic<std::uint64_t> txnid;
+    std::atomic<std::uint64_t> last;
+};
+
+// The sequence up to which the log was trimmed (its entries up to it are not listed).
+inline std::uint64_t log_trimmed(MDB_txn* txn, MDB_dbi meta) {
     MDB_val mk{log_trimmed_key.size(), const_cast<char*>(log_trimmed_key.data())}, mv;
     int rc = mdb::get(txn, meta, &mk, &mv);
     if (rc == 0 && mv.mv_size == 8) return load_le<std::uint64_t>(static_cast<const std::byte*>(mv.mv_data));
@@ -210,26 +277,46 @@ inline std::uint64_t log_last(MDB_txn* txn, MDB_dbi log, MDB_dbi meta) {
     return 0;
 }
 
-// Appends the batch to the log in txn, numbering it after the log's last sequence.
-inline void append_to_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, change_batch& b) {
-    std::uint64_t s = log_last(txn, log, meta) + 1;
-    b.first = s;
-    std::vector<std::byte> value;
+// The last sequence the log has given out, as of txn: its last block's, or what was trimmed.
+inline std::uint64_t log_last(MDB_txn* txn, MDB_dbi log, MDB_dbi meta) {
+    cursor c(txn, log);
+    MDB_val k, v;
+    log_block b;
+    if (c.move(k, v, MDB_LAST) && b.open(k, v)) return b.last();
+    return log_trimmed(txn, meta);
+}
+
+// Appends the batch to the log in txn as one block, numbered after the log's last sequence.
+inline void append_to_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, change_batch& b, shared_log* shared = nullptr) {
+    const std::uint64_t id = ::mdb_txn_id(txn);
+    std::uint64_t last;
+    if (shared && shared->txnid.load() + 1 == id)  // the previous commit left it, and none came since
+        last = shared->last.load();
+    else
+        last = log_last(txn, log, meta);
+    b.first = last + 1;
+    std::vector<std::byte>& value = b.block;
+    value.clear();
+    value.resize(4);
+    store_le<std::uint32_t>(value.data(), static_cast<std::uint32_t>(b.records.size()));
     for (const auto& r : b.records) {
-        unsigned char key[8];
-        sequence_key(s++, key);
-        value.clear();
-        value.push_back(std::byte{static_cast<std::uint8_t>(r.kind)});
-        std::size_t n = r.table->size() > 0xffff ? 0xffff : r.table->size();
-        value.push_back(std::byte(static_cast<unsigned char>(n)));
-        value.push_back(std::byte(static_cast<unsigned char>(n >> 8)));
-        auto* name = reinterpret_cast<const std::byte*>(r.table->data());
-        value.insert(value.end(), name, name + n);
-        auto pk = b.at(r.pk_off, r.pk_len);
-        value.insert(value.end(), pk.begin(), pk.end());
-        MDB_val k{8, key}, v{value.size(), value.data()};
-        if (int rc = mdb::put(txn, log, &k, &v, MDB_APPEND)) throw_lmdb(rc, "cannot append to the change log", *r.table);
+        std::size_t tn = r.table->size() > 0xffff ? 0xffff : r.table->size();
+        std::size_t at = value.size();
+        value.resize(at + 5 + tn + r.pk_len);
+        std::byte* p = value.data() + at;
+        *p++ = std::byte{static_cast<std::uint8_t>(r.kind)};
+        store_le<std::uint16_t>(p, static_cast<std::uint16_t>(tn));
+        std::memcpy(p + 2, r.table->data(), tn);
+        p += 2 + tn;
+        store_le<std::uint16_t>(p, static_cast<std::uint16_t>(r.pk_len));
+        if (r.pk_len) std::memcpy(p + 2, b.bytes.data() + r.pk_off, r.pk_len);
     }
+    unsigned char key[8];
+    sequence_key(b.first, key);
+    MDB_val k{8, key}, v{value.size(), value.data()};
+    if (int rc = mdb::put(txn, log, &k, &v, MDB_APPEND))
+        throw_lmdb(rc, "cannot append to the change log", *b.records.front().table);
+    b.txnid = id;
 }
 
 // Per environment: the queues of this process's watchers, the writer's batch, and (with the
@@ -244,14 +331,15 @@ public:
             std::lock_guard lock(mu_);
             stop_ = true;
         }
-        if (commits_) {
-            commits_->fetch_add(1);
-            futex(commits_, FUTEX_WAKE, INT_MAX, nullptr);
+        if (follower_.joinable()) {
+            wake_follower_ = true;
+            if (shared_ && !ro_shared_) shared_->commits.fetch_add(1);  // so that its wait returns at once
+            if (shared_) futex(&shared_->commits, FUTEX_WAKE, INT_MAX, nullptr);
+            follower_.join();
         }
-        if (follower_.joinable()) follower_.join();
         for (auto& w : queues_)
             if (auto q = w.lock()) q->close();
-        if (commits_) ::munmap(static_cast<void*>(commits_), sizeof(std::uint32_t));
+        if (shared_) ::munmap(static_cast<void*>(shared_), sizeof(shared_log));
     }
 
     static watch_hub& of(environment& env) {
@@ -267,10 +355,13 @@ public:
         log_ = log;
         meta_ = meta;
         has_log_ = true;
-        if (!commits_) {
+        if (!shared_) {
             bool writable = false;
-            commits_ = static_cast<std::atomic<std::uint32_t>*>(
-                map_shared_file(dir / "changes.lock", sizeof(std::uint32_t), read_only, mode, writable));
+            shared_ = static_cast<shared_log*>(
+                map_shared_file(dir / "changes.lock", sizeof(shared_log), read_only, mode, writable));
+            if (shared_ && !writable) {  // a read-only mapping: watch, never write
+                ro_shared_ = true;
+            }
         }
         env_.capture.store(true);
     }
@@ -334,13 +425,14 @@ public:
         std::lock_guard lock(mu_);
         batch_.clear();
         batch_.want_old = filtered_ > 0;
+        batch_.want_rows = live_ > 0;
         batch_.log = has_log_;
         return &batch_;
     }
 
     // Before the commit, in its transaction: the batch's sequences and log entries.
     void write_log(MDB_txn* txn, change_batch& b) {
-        if (b.log && !b.records.empty()) append_to_log(txn, log_, meta_, b);
+        if (b.log && !b.records.empty()) append_to_log(txn, log_, meta_, b, shared_);
     }
 
     // After the commit: this process's watchers get the batch (numbered now, without the log),
@@ -358,9 +450,11 @@ public:
                 published_ = b.first + b.records.size() - 1;
             }
         }
-        if (b.log && commits_) {
-            commits_->fetch_add(1);
-            futex(commits_, FUTEX_WAKE, INT_MAX, nullptr);
+        if (b.log && shared_ && !ro_shared_) {
+            shared_->last.store(b.first + b.records.size() - 1);
+            shared_->txnid.store(b.txnid);
+            shared_->commits.fetch_add(1);
+            futex(&shared_->commits, FUTEX_WAKE, INT_MAX, nullptr);
         }
         b.clear();
     }
@@ -391,7 +485,7 @@ private:
     // delivers the rest with the rows as its snapshot has them.
     void follow() {
         for (;;) {
-            std::uint32_t seen = commits_ ? commits_->load() : 0;
+            std::uint32_t seen = shared_ ? shared_->commits.load() : 0;
             {
                 std::lock_guard lock(mu_);
                 if (stop_) return;
@@ -402,10 +496,10 @@ private:
                 // a failed read (map resized under it, readers full): the next round retries
             }
             ::timespec second{1, 0};
-            if (commits_)
-                futex(commits_, FUTEX_WAIT, seen, &second);
-            else
-                std::this_thread::sleep_for(std::chrono::seconds(1));
+            if (shared_ && !wake_follower_.load())
+                futex(&shared_->commits, FUTEX_WAIT, seen, &second);
+            else if (!shared_)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
 
@@ -431,23 +525,25 @@ private:
             MDB_txn* t = env_.begin_read(cursors);
             try {
                 cursor c(t, log_);
-                unsigned char key[8];
-                sequence_key(from + 1, key);
-                MDB_val k{8, key}, v;
+                MDB_val k, v;
+                log_block blk;
                 log_entry_view e;
-                for (bool ok = c.move(k, v, MDB_SET_RANGE); ok; ok = c.move(k, v, MDB_NEXT)) {
-                    if (!log_entry_view::parse(k, v, e)) continue;
-                    followed f{e.sequence, e.kind, std::string(e.table), {e.pk.begin(), e.pk.end()}, {}, false};
-                    auto it = tables.find(f.table);
-                    if (it != tables.end() && e.kind != change_kind::remove) {
-                        MDB_val pk{e.pk.size(), const_cast<std::byte*>(e.pk.data())}, row;
-                        if (mdb::get(t, it->second, &pk, &row) == 0) {
-                            auto r = to_span(row);
-                            f.row.assign(r.begin(), r.end());
-                            f.has_row = true;
+                for (bool ok = seek_log(c, from + 1, k, v); ok; ok = c.move(k, v, MDB_NEXT)) {
+                    if (!blk.open(k, v)) continue;
+                    while (blk.next(e)) {
+                        if (e.sequence <= from) continue;
+                        followed f{e.sequence, e.kind, std::string(e.table), {e.pk.begin(), e.pk.end()}, {}, false};
+                        auto it = tables.find(f.table);
+                        if (it != tables.end() && e.kind != change_kind::remove) {
+                            MDB_val pk{e.pk.size(), const_cast<std::byte*>(e.pk.data())}, row;
+                            if (mdb::get(t, it->second, &pk, &row) == 0) {
+                                auto r = to_span(row);
+                                f.row.assign(r.begin(), r.end());
+                                f.has_row = true;
+                            }
                         }
+                        got.push_back(std::move(f));
                     }
-                    got.push_back(std::move(f));
                 }
             } catch (...) {
                 env_.end_read(t, cursors);
@@ -482,10 +578,12 @@ private:
     change_batch batch_;
     std::atomic<bool> has_log_{false};
     MDB_dbi log_ = 0, meta_ = 0;
-    std::atomic<std::uint32_t>* commits_ = nullptr;
+    shared_log* shared_ = nullptr;
     std::map<std::string, MDB_dbi> tables_;
+    bool ro_shared_ = false;  // mapped read-only: this process cannot write the store anyway
     std::thread follower_;
     bool stop_ = false;
+    std::atomic<bool> wake_follower_{false};
 };
 
 }  // namespace detail
