@@ -546,6 +546,31 @@ TEST_CASE("verify damaged: damage in both tables at once is reported under each 
     check_model_sees(dir, "index 'notes/1': entry \"green\" -> 3");
 }
 
+TEST_CASE("verify damaged: a row copied under another primary key is not ok, and each problem names that row",
+          "[verify]") {
+    // verify() has no kind for a row whose key is not its primary key: the copy's index entries
+    // are missing (its keys are row 3's, whose entries point to row 3), one per entry it implies.
+    netabase_test::temp_dir tmp;
+    const fs::path dir = tmp / "db";
+    build(dir, false);
+    damage(dir, [&](raw_txn& t) {
+        MDB_dbi rows = t.open("items", false);
+        put_raw(t, rows, pk(77), get_raw(t, rows, pk(3)), false);
+    });
+    {
+        Store store{dir, opts(false)};
+        const auto report = store.verify();
+        INFO(report.to_string());
+        CHECK(report.rows == item_rows + note_rows + 1);
+        CHECK(report.problems.size() == 6);  // email, group, initial, two tags, nick
+        for (const auto& p : report.problems) {
+            CHECK(p.what == kind::missing_entry);
+            CHECK(p.key == "77");
+        }
+    }
+    check_model_sees(dir, "table 'items': row stored under 77 has the primary key 3");
+}
+
 // ---- verify() reads only -------------------------------------------------------------------
 
 TEST_CASE("verify damaged: verify() changes nothing in the store, healthy or damaged", "[verify]") {
