@@ -504,6 +504,20 @@ public:
         upper(s, hi);
         return Rows<M>(src_, s);
     }
+    // Rows whose key is in [lo, hi]: hi included, for any key type (strings and tuples have
+    // no "hi + 1"). closed_range("a", "b") has "b", not "ba".
+    Rows<M> closed_range(const lookup_type& lo, const lookup_type& hi) const {
+        scan_spec s = base();
+        lower(s, lo);
+        upper_closed(s, hi);
+        return Rows<M>(src_, s);
+    }
+    // Rows whose key is <= hi.
+    Rows<M> through(const lookup_type& hi) const {
+        scan_spec s = base();
+        upper_closed(s, hi);
+        return Rows<M>(src_, s);
+    }
     // Rows whose string key starts with `p`, or whose composite key starts with the given
     // leading fields: prefix("ali"), prefix(std::string("bob"), 30u).
     template <class... Parts>
@@ -563,13 +577,17 @@ protected:
     bool bound_or_successor(key_bytes& out, const lookup_type& k) const {
         buffer b;
         encode_key(b, k);
+        return bytes_or_successor(out, b.span());
+    }
+    // The same, for a bound's encoded bytes.
+    bool bytes_or_successor(key_bytes& out, std::span<const std::byte> b) const {
         std::size_t max = core()->env->max_key_size();
         if (b.size() <= max) {
-            out.assign(b.span());
+            out.assign(b);
             return true;
         }
         key_bytes cut;
-        cut.assign(b.span().first(max));
+        cut.assign(b.first(max));
         return prefix_successor(cut, out);
     }
     void lower(scan_spec& s, const lookup_type& lo) const {
@@ -578,6 +596,15 @@ protected:
     }
     void upper(scan_spec& s, const lookup_type& hi) const {
         if (bound_or_successor(s.hi, hi)) s.upper = upper_kind::before;  // else: no upper bound
+    }
+    // keys <= hi, in byte order: keys < hi + 0x00, the next byte string after hi. When hi is
+    // LMDB's maximum size, hi + 0x00 is one byte over, and bytes_or_successor cuts it back to hi
+    // and takes hi's successor: no stored key is longer than hi, so the bound is the same.
+    void upper_closed(scan_spec& s, const lookup_type& hi) const {
+        buffer b;
+        encode_key(b, hi);
+        b.push(std::byte{0});
+        if (bytes_or_successor(s.hi, b.span())) s.upper = upper_kind::before;  // else: no upper bound
     }
 
     template <class... Parts>
