@@ -385,6 +385,19 @@ public:
             return detail::position_access::make(position_kind::index, *table_, index_->name, ikey, pk);
         }
 
+        // count()'s steps over a non-unique index: the current key's duplicates, and the next
+        // key in the walk's direction.
+        std::size_t duplicates() const {
+            std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
+            detail::check(::mdb_cursor_count(cur_.get(), &n), "mdb_cursor_count");
+            return static_cast<std::size_t>(n);
+        }
+        void next_key() {
+            life_.check_open("a netabase::Rows iterator");
+            MDB_val k, v;
+            settle(cur_.move(k, v, reverse_ ? MDB_PREV_NODUP : MDB_NEXT_NODUP), k, v);
+        }
+
         detail::txn_core* core_ = nullptr;
         const std::string* table_ = nullptr;
         const detail::index_state* index_ = nullptr;
@@ -464,6 +477,42 @@ public:
             ++it;
         }
         return out;
+    }
+
+    // How many rows this scan yields (bounds, direction and after() included), counted on the
+    // entries alone: no row is decoded, and an index scan looks up no row. The cost:
+    // O(1) (mdb_stat) for every row of a tree or an index with no bounds and no after();
+    // O(1) (mdb_cursor_count) for equal_range on a non-unique index with no after();
+    // O(distinct keys in range) on a non-unique index otherwise (one mdb_cursor_count per
+    // key), plus the duplicates on the far side of an after() position within its own key;
+    // O(rows in range) on a primary key or a unique index.
+    std::size_t count() const {
+        if (!life_.open()) [[unlikely]]
+            detail::throw_finished();
+        if (spec_.empty) {
+            src_.core->live();
+            return 0;
+        }
+        if (resume_.empty() && !spec_.dups && !spec_.has_lo && spec_.upper == detail::upper_kind::none) {
+            MDB_stat st;
+            detail::check(::mdb_stat(src_.core->live(), spec_.dbi, &st), "mdb_stat");
+            return static_cast<std::size_t>(st.ms_entries);
+        }
+        detail::scan_spec entries = spec_;  // the same walk, over the entries alone
+        entries.through_index = false;
+        iterator it = resume_.empty() ? iterator(src_, entries) : iterator(src_, entries, resume_);
+        std::size_t n = 0;
+        if (!src_.dupsort() || (spec_.dups && !resume_.empty())) {
+            for (; !it.done_; ++it) ++n;
+            return n;
+        }
+        if (spec_.dups) return it.done_ ? 0 : it.duplicates();
+        if (!resume_.empty()) {  // the rest of the position's own key, entry by entry
+            const auto key = resume_.key();
+            for (; !it.done_ && detail::compare(it.key_, key) == 0; ++it) ++n;
+        }
+        for (; !it.done_; it.next_key()) n += it.duplicates();
+        return n;
     }
 
 private:
