@@ -11,6 +11,7 @@
 // A longer run is past ctest's 120 s timeout: run the binary itself, e.g.
 //   NETABASE_CRASH_KILLS=50000 build/asan/tests/netabase_tests "crash:*"
 #include "catch.hpp"
+#include "index_model.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -452,6 +453,12 @@ void run_lane(int lane) {
         std::string diff = compare(store, model);
         INFO(diff);
         REQUIRE(diff.empty());  // the data equals the model after `found` commits
+        // And every index entry is the one those rows imply, entry by entry, read from the
+        // raw databases (no writer runs now: the killed one is reaped, the next waits).
+        const std::string entries = netabase_test::index_mismatches<Item>(dir.path()) +
+                                    netabase_test::index_mismatches<Counter>(dir.path());
+        INFO(entries);
+        REQUIRE(entries.empty());
         auto report = store.verify();
         INFO(report.to_string());
         REQUIRE(report.ok());

@@ -3,6 +3,7 @@
 // each fault the store must hold exactly what it held before the transaction, byte for byte in
 // every table and index, verify() must find nothing, and the store must take the next write.
 #include "catch.hpp"
+#include "index_model.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -401,6 +402,9 @@ TEST_CASE("faults: every LMDB call of every write operation fails in turn, and t
         REQUIRE(before.count("items") == 1);
         REQUIRE(before.at("items").size() == 24);
         REQUIRE(store.verify().ok());
+        // The state each fault must leave byte for byte: its indexes exact, entry by entry.
+        REQUIRE(netabase_test::index_mismatches<Item>(dir) == "");
+        REQUIRE(netabase_test::index_mismatches<Plain>(dir) == "");
 
         // Count the calls of one clean run (which commits; the state is then put back).
         recording_seam counter;
@@ -416,6 +420,8 @@ TEST_CASE("faults: every LMDB call of every write operation fails in turn, and t
         {
             INFO(name << ": the clean run changed nothing?");
             CHECK(raw_dump(dir) != before);
+            CHECK(netabase_test::index_mismatches<Item>(dir) == "");  // and left exact indexes
+            CHECK(netabase_test::index_mismatches<Plain>(dir) == "");
         }
         reset(store);
         REQUIRE(raw_dump(dir) == before);
@@ -509,6 +515,7 @@ TEST_CASE("faults: a failed put_many or remove_many keeps the earlier writes of 
             txn.open_tree<Item>().put(earlier);
             txn.commit();
             with_earlier = raw_dump(dir);
+            REQUIRE(netabase_test::index_mismatches<Item>(dir) == "");
         }
         reset(store);
 
@@ -616,6 +623,7 @@ TEST_CASE("faults: store.write(fn) grows the map and runs fn again when a write 
         }
         REQUIRE(runs == 1);
         expected = raw_dump(store.path());
+        REQUIRE(netabase_test::index_mismatches<Item>(store.path()) == "");
     }
     // Seeded 0, 2, 4, 6, 8; put 1 and 2 (a replacement); removed 4, 6 and 8; put 50 and 51.
     REQUIRE(expected_size == 5);
@@ -705,6 +713,7 @@ TEST_CASE("faults: opening a store that must build a new index fails cleanly at 
         const dump_t built = raw_dump(dir);
         REQUIRE(built.count("items/by_tag") == 1);
         CHECK(built.at("items/by_tag").size() > 24);
+        CHECK(netabase_test::index_mismatches<Item>(dir) == "");  // the built index, entry by entry
     }
     // Back to the old layout for the faults.
     auto old_layout = [&] {
@@ -743,6 +752,7 @@ TEST_CASE("faults: opening a store that must build a new index fails cleanly at 
             ++faults;
             if (rc == MDB_MAP_FULL && !threw) {  // grown and built: the index is there
                 CHECK(raw_dump(dir).count("items/by_tag") == 1);
+                CHECK(netabase_test::index_mismatches<Item>(dir) == "");
                 old_layout();
                 continue;
             }
@@ -755,6 +765,7 @@ TEST_CASE("faults: opening a store that must build a new index fails cleanly at 
     // And without faults the open builds the index.
     Store store{dir};
     CHECK(store.verify().ok());
+    CHECK(netabase_test::index_mismatches<Item>(dir) == "");
     CHECK(store.read([](netabase::ReadTransaction<S>& txn) {
         return txn.open_tree<Item>().index(by_tag).count("t0");
     }) == 11);  // rows i < 24 with i % 3 == 0 or i % 5 == 0

@@ -3,6 +3,7 @@
 // that holds a transaction itself gets errc::map_full instead of a deadlock; begin_write() gets a
 // map-full error that says what to do; other processes pick up the new size.
 #include "catch.hpp"
+#include "index_model.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -141,6 +142,8 @@ TEST_CASE("growth: store.write on a 1 MiB map grows it and runs fn again until i
     INFO(report.to_string());
     REQUIRE(report.ok());
     REQUIRE(report.rows == 2 * n);
+    REQUIRE(netabase_test::index_mismatches<Blob>(store.path()) == "");  // entry by entry
+    REQUIRE(netabase_test::raw_index_entries<Blob>(store.path()) == 2 * 2 * n);
     std::cout << "growth_test: 1 MiB -> " << store.map_size() / one_mib << " MiB for " << 2 * n << " rows" << std::endl;
 }
 
@@ -238,6 +241,7 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
     REQUIRE(newcomers.load() > 0);
     REQUIRE(check_blobs(store, before + n).empty());
     REQUIRE(store.verify().ok());
+    REQUIRE(netabase_test::index_mismatches<Blob>(store.path()) == "");
 }
 
 TEST_CASE("growth: a thread that holds a read transaction gets map_full from store.write and no deadlock",
@@ -268,6 +272,7 @@ TEST_CASE("growth: a thread that holds a read transaction gets map_full from sto
         // Without the transaction the same write grows the map and succeeds.
         store.write([&](netabase::WriteTransaction<S>& txn) { put_range(txn, 10, 2000); });
         if (!check_blobs(store, 2000).empty()) return 6;
+        if (!netabase_test::index_mismatches<Blob>(dir.path()).empty()) return 8;
         return store.verify().ok() ? 0 : 7;
     });
     INFO("child exit " << code << " (1014 = killed by SIGALRM: deadlock)");
@@ -307,9 +312,12 @@ TEST_CASE("growth: begin_write that overfills the map throws map_full naming sto
 
     // Nothing of it is there, and the store still works.
     REQUIRE(check_blobs(store, 10).empty());
+    REQUIRE(netabase_test::index_mismatches<Blob>(store.path()) == "");
+    REQUIRE(netabase_test::raw_index_entries<Blob>(store.path()) == 2 * 10);
     store.write([&](netabase::WriteTransaction<S>& txn) { put_range(txn, 10, 2000); });
     REQUIRE(check_blobs(store, 2000).empty());
     REQUIRE(store.verify().ok());
+    REQUIRE(netabase_test::index_mismatches<Blob>(store.path()) == "");
 }
 
 // Pipes between the test and a child forked before the test opens the store.
@@ -430,6 +438,7 @@ TEST_CASE("growth: another process picks up the grown map then reads everything 
     auto count = store.read([](netabase::ReadTransaction<S>& txn) { return txn.open_tree<Blob>().size(); });
     REQUIRE(count == n + more + 500);
     REQUIRE(store.verify().ok());
+    REQUIRE(netabase_test::index_mismatches<Blob>(dir.path()) == "");
     for (int fd : {early_ch.to_child[1], early_ch.to_parent[0], late_ch.to_child[1], late_ch.to_parent[0]}) ::close(fd);
 }
 

@@ -14,6 +14,7 @@
 #include "netabase/guard.hpp"
 #include "netabase/key.hpp"
 #include "netabase/model.hpp"
+#include "netabase/position.hpp"
 
 #include <lmdb.h>
 
@@ -96,6 +97,11 @@ struct scan_source {
     MDB_dbi dbi = 0;
     MDB_dbi primary = 0;
     bool through_index = false;
+    const index_state* index = nullptr;  // nullptr for the primary key
+
+    // A non-unique index: its entries are (key, primary key), LMDB duplicates.
+    bool dupsort() const noexcept { return index && !index->unique; }
+    std::string index_name() const { return index ? index->name : std::string(); }
 };
 
 }  // namespace detail
@@ -104,6 +110,16 @@ template <class M, access A = access::read>
 class Tree;
 template <class M, class K, access A = access::read>
 class Index;
+
+// One page of a scan (Rows::page): up to `limit` rows, and where the next page starts when at
+// least one more row follows. The guards are valid while their transaction is open (in a write
+// transaction, until its next write); `next` is owned bytes and outlives it, to resume the
+// same scan in a later transaction: `rows.after(*page.next).page(limit)`.
+template <class M>
+struct Page {
+    std::vector<Guard<M>> rows;
+    std::optional<position> next;
+};
 
 // Rows of one scan, in key order (or reversed): an input range whose iterator owns an LMDB
 // cursor. The iterator reads its bounds from the Rows: keep the Rows alive while iterating
@@ -135,6 +151,20 @@ public:
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.done_; }
 
+        // Where the current row is, as bytes to store: `rows.after(it.position())` (in this or
+        // a later transaction) resumes the same scan strictly after this row. For an index
+        // scan it is the entry's index key and, for a non-unique index, the row's primary key.
+        // One allocation; an iterator at its end has no position (errc::invalid_argument).
+        netabase::position position() const {
+            life_.check_fresh("a netabase::Rows iterator");
+            if (done_) [[unlikely]]
+                throw error(errc::invalid_argument,
+                            "position() of a netabase::Rows iterator at its end, on " +
+                                detail::position_where(*table_, index_ ? index_->name : std::string()),
+                            *table_, index_ ? index_->name : std::string());
+            return position_of(ikey_, key_);
+        }
+
     private:
         friend class Rows;
         template <class, access>
@@ -147,6 +177,7 @@ public:
         iterator(const detail::scan_source& src, const detail::scan_spec& spec)
             : core_(src.core),
               table_(src.table),
+              index_(src.index),
               primary_(spec.primary),
               through_index_(spec.through_index),
               reverse_(spec.reverse),
@@ -163,9 +194,37 @@ public:
             MDB_val k{}, v{};
             settle(start(k, v), k, v);
         }
+        // A walk from strictly after `at`, which must outlive the iterator too (Rows::after).
+        // The members as above (kept apart so that the plain constructor stays as it was).
+        iterator(const detail::scan_source& src, const detail::scan_spec& spec, const detail::resume_key& at)
+            : iterator(src, spec, unstarted{}) {
+            if (cur_) resume(at);
+        }
+        struct unstarted {};
+        iterator(const detail::scan_source& src, const detail::scan_spec& spec, unstarted)
+            : core_(src.core),
+              table_(src.table),
+              index_(src.index),
+              primary_(spec.primary),
+              through_index_(spec.through_index),
+              reverse_(spec.reverse),
+              has_lo_(spec.has_lo),
+              upper_(spec.upper),
+              lo_(&spec.lo),
+              hi_(&spec.hi),
+              check_(spec.dups ? bound_check::none : check_of(spec)),
+              step_(spec.dups ? (spec.reverse ? MDB_PREV_DUP : MDB_NEXT_DUP) : (spec.reverse ? MDB_PREV : MDB_NEXT)),
+              life_(detail::stamp::of(src.core->life)) {
+            src.core->live();
+            if (!spec.empty) cur_ = detail::pooled_cursor(core_, spec.dbi);
+        }
+
+        bool dupsort() const noexcept { return index_ && !index_->unique; }
+
+        bool dup_walk() const noexcept { return step_ == MDB_NEXT_DUP || step_ == MDB_PREV_DUP; }
 
         bool start(MDB_val& k, MDB_val& v) {
-            if (step_ == MDB_NEXT_DUP || step_ == MDB_PREV_DUP) {
+            if (dup_walk()) {
                 k = detail::to_val(lo_->span());
                 if (!cur_.move(k, v, MDB_SET_KEY)) return false;
                 return step_ == MDB_NEXT_DUP || cur_.move(k, v, MDB_LAST_DUP);
@@ -176,17 +235,96 @@ public:
                 return cur_.move(k, v, MDB_SET_RANGE);
             }
             detail::key_bytes above;  // the first key past the range, if any
-            bool bounded = false;
-            if (upper_ == detail::upper_kind::before) {
-                above = *hi_;
-                bounded = true;
-            } else if (upper_ == detail::upper_kind::prefix) {
-                bounded = detail::prefix_successor(*hi_, above);
-            }
-            if (!bounded) return cur_.move(k, v, MDB_LAST);
+            if (!key_above(above)) return cur_.move(k, v, MDB_LAST);
             k = detail::to_val(above.span());
             if (cur_.move(k, v, MDB_SET_RANGE)) return cur_.move(k, v, MDB_PREV);
             return cur_.move(k, v, MDB_LAST);
+        }
+
+        // The smallest key above every key of the range; false when the range runs to the end.
+        bool key_above(detail::key_bytes& above) const noexcept {
+            if (upper_ == detail::upper_kind::before) {
+                above = *hi_;
+                return true;
+            }
+            if (upper_ == detail::upper_kind::prefix) return detail::prefix_successor(*hi_, above);
+            return false;
+        }
+
+        // The first entry of the walk strictly after entry `at` (a key, and for a non-unique
+        // index a primary key too) in its direction; where `at` lies before the walk's start,
+        // the walk's start. The bound the walk runs towards is settle()'s to check, as ever.
+        // Out of line, and its cursor moves too: once per resumed scan, and kept out of the
+        // inlining budget of the code around scans.
+        [[gnu::cold, gnu::noinline]] void resume(const detail::resume_key& at) {
+            MDB_val k{}, v{};
+            settle(start_after(at, k, v), k, v);
+        }
+        [[gnu::noinline]] bool cold_move(MDB_val& k, MDB_val& v, MDB_cursor_op op) { return cur_.move(k, v, op); }
+        [[gnu::noinline]] bool cold_start(MDB_val& k, MDB_val& v) { return start(k, v); }
+
+        bool start_after(const detail::resume_key& at, MDB_val& k, MDB_val& v) {
+            const auto key = at.key();
+            if (dup_walk()) {  // the duplicates of one key: only `at` with that key splits them
+                int c = detail::compare(key, lo_->span());
+                if (reverse_ ? c > 0 : c < 0) return cold_start(k, v);
+                if (c != 0) return false;
+                if (!reverse_) return after_entry(at, k, v, MDB_NEXT_DUP);
+                k = detail::to_val(key);
+                v = detail::to_val(at.pk());
+                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) return cold_move(k, v, MDB_PREV_DUP);
+                k = detail::to_val(key);  // every duplicate is below at.pk(): the last one
+                return cold_move(k, v, MDB_SET_KEY) && cold_move(k, v, MDB_LAST_DUP);
+            }
+            if (!reverse_) {
+                if (has_lo_ && detail::compare(key, lo_->span()) < 0) return cold_start(k, v);
+                return after_entry(at, k, v, MDB_NEXT);
+            }
+            detail::key_bytes above;
+            if (key_above(above) && detail::compare(key, above.span()) >= 0) return cold_start(k, v);
+            return before_entry(at, k, v);
+        }
+
+        // The first entry > at; `next` steps off an entry equal to it (MDB_NEXT, or MDB_NEXT_DUP
+        // within one key's duplicates, where there is nothing beyond them).
+        bool after_entry(const detail::resume_key& at, MDB_val& k, MDB_val& v, MDB_cursor_op next) {
+            const auto key = at.key();
+            if (dupsort()) {
+                k = detail::to_val(key);
+                v = detail::to_val(at.pk());
+                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) {  // the first duplicate >= at.pk()
+                    if (detail::compare(detail::to_span(v), at.pk()) == 0) return cold_move(k, v, next);
+                    return cold_move(k, v, MDB_GET_CURRENT);  // LMDB's own key, not ours
+                }
+                if (next == MDB_NEXT_DUP) return false;
+                // No such duplicate (or no such key): a failed MDB_GET_BOTH_RANGE may leave the
+                // cursor anywhere, so position it afresh.
+                k = detail::to_val(key);
+                if (!cold_move(k, v, MDB_SET_RANGE)) return false;
+                if (detail::compare(detail::to_span(k), key) != 0) return true;
+                return cold_move(k, v, MDB_NEXT_NODUP);  // every duplicate of key is below at.pk()
+            }
+            k = detail::to_val(key);
+            if (!cold_move(k, v, MDB_SET_RANGE)) return false;
+            if (detail::compare(detail::to_span(k), key) != 0) return true;
+            return cold_move(k, v, MDB_NEXT);
+        }
+
+        // The last entry < at.
+        bool before_entry(const detail::resume_key& at, MDB_val& k, MDB_val& v) {
+            const auto key = at.key();
+            if (dupsort()) {
+                k = detail::to_val(key);
+                v = detail::to_val(at.pk());
+                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) return cold_move(k, v, MDB_PREV);
+                k = detail::to_val(key);  // positioned afresh, as in after_entry
+                if (!cold_move(k, v, MDB_SET_RANGE)) return cold_move(k, v, MDB_LAST);
+                if (detail::compare(detail::to_span(k), key) == 0) return cold_move(k, v, MDB_LAST_DUP);
+                return cold_move(k, v, MDB_PREV);
+            }
+            k = detail::to_val(key);
+            if (cold_move(k, v, MDB_SET_RANGE)) return cold_move(k, v, MDB_PREV);
+            return cold_move(k, v, MDB_LAST);
         }
 
         // Takes the entry the cursor landed on, or ends the walk. Inline: it runs once per row.
@@ -223,7 +361,8 @@ public:
             return prefix ? bound_check::prefix : bound_check::none;
         }
 
-        // An index entry: its value is the primary key of the row to show.
+        // An index entry: its value is the primary key of the row to show. The entry's key
+        // stays in ikey_, for position().
         void look_up_row() {
             MDB_val pk = detail::to_val(row_), row;
             int rc = detail::mdb::get(core_->txn, primary_, &pk, &row);
@@ -232,12 +371,37 @@ public:
                             "an index entry of table '" + *table_ + "' names a row that is not there", *table_);
             if (rc != 0) [[unlikely]]
                 detail::throw_lmdb(rc, "index lookup failed", *table_);
+            ikey_ = key_;
             key_ = detail::to_span(pk);
             row_ = detail::to_span(row);
         }
 
+        // The position of an entry: its key alone, or (index scans) its index key ikey and,
+        // for a non-unique index, its primary key pk.
+        netabase::position position_of(std::span<const std::byte> ikey, std::span<const std::byte> pk) const {
+            using detail::position_kind;
+            if (!index_) return detail::position_access::make(position_kind::primary, *table_, {}, pk, {});
+            if (index_->unique)
+                return detail::position_access::make(position_kind::unique_index, *table_, index_->name, ikey, {});
+            return detail::position_access::make(position_kind::index, *table_, index_->name, ikey, pk);
+        }
+
+        // count()'s steps over a non-unique index: the current key's duplicates, and the next
+        // key in the walk's direction.
+        std::size_t duplicates() const {
+            std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
+            detail::check(::mdb_cursor_count(cur_.get(), &n), "mdb_cursor_count");
+            return static_cast<std::size_t>(n);
+        }
+        void next_key() {
+            life_.check_open("a netabase::Rows iterator");
+            MDB_val k, v;
+            settle(cur_.move(k, v, reverse_ ? MDB_PREV_NODUP : MDB_NEXT_NODUP), k, v);
+        }
+
         detail::txn_core* core_ = nullptr;
         const std::string* table_ = nullptr;
+        const detail::index_state* index_ = nullptr;
         MDB_dbi primary_ = 0;
         bool through_index_ = false;
         bool reverse_ = false;
@@ -249,6 +413,7 @@ public:
         MDB_cursor_op step_ = MDB_NEXT;
         detail::pooled_cursor cur_;
         std::span<const std::byte> key_, row_;
+        std::span<const std::byte> ikey_;  // an index scan's entry key (key_ is then the primary key)
         [[no_unique_address]] detail::stamp life_;
         bool done_ = true;
     };
@@ -260,6 +425,8 @@ public:
     iterator begin() const {
         if (!life_.open()) [[unlikely]]
             detail::throw_finished();  // checked build: its transaction ended, maybe is gone
+        if (!resume_.empty()) [[unlikely]]
+            return iterator(src_, spec_, resume_);
         return iterator(src_, spec_);
     }
     std::default_sentinel_t end() const noexcept { return {}; }
@@ -271,9 +438,88 @@ public:
         return r;
     }
 
+    // The same rows (same bounds, same direction) from strictly after p, a position of a row of
+    // this table or index taken by an iterator, in this transaction or an earlier one. The row
+    // need not exist any more, and p may lie anywhere: before the bounds' start the rows start
+    // as usual, past their end there are none. A position of another table or index, or bytes
+    // that are not a position, are errc::invalid_argument. `.reverse()` afterwards keeps p and
+    // walks the rows before it, last first.
+    Rows after(const position& p) const {
+        if (!life_.open()) [[unlikely]]
+            detail::throw_finished();
+        detail::position_parts parts = detail::position_access::parts_for(
+            p, *src_.table, src_.index ? &src_.index->name : nullptr, src_.dupsort(), src_.core->env->max_key_size());
+        Rows r = *this;
+        r.resume_ = detail::resume_key(parts.key, parts.pk);
+        return r;
+    }
+
+    // Up to `limit` rows from the start, and in `next` the position to resume after them when
+    // at least one more row follows (found by stepping onto it: one more entry read, and for an
+    // index scan one more row lookup). The guards are valid while the transaction is open.
+    //     auto p = users.all().page(100);                 // later, in another transaction:
+    //     auto q = users.all().after(*p.next).page(100);
+    Page<M> page(std::size_t limit) const {
+        if (limit == 0) [[unlikely]]
+            throw error(errc::invalid_argument,
+                        "page(0) on " + detail::position_where(*src_.table, src_.index_name()) +
+                            ": a page holds at least one row",
+                        *src_.table, src_.index_name());
+        Page<M> out;
+        out.rows.reserve(limit < 64 ? limit : 64);
+        for (iterator it = begin(); it != end();) {
+            out.rows.push_back(*it);
+            if (out.rows.size() == limit) {
+                const auto ikey = it.ikey_, key = it.key_;  // map memory: still valid after the step
+                ++it;
+                if (it != end()) out.next = it.position_of(ikey, key);
+                break;
+            }
+            ++it;
+        }
+        return out;
+    }
+
+    // How many rows this scan yields (bounds, direction and after() included), counted on the
+    // entries alone: no row is decoded, and an index scan looks up no row. The cost:
+    // O(1) (mdb_stat) for every row of a tree or an index with no bounds and no after();
+    // O(1) (mdb_cursor_count) for equal_range on a non-unique index with no after();
+    // O(distinct keys in range) on a non-unique index otherwise (one mdb_cursor_count per
+    // key), plus the duplicates on the far side of an after() position within its own key;
+    // O(rows in range) on a primary key or a unique index.
+    std::size_t count() const {
+        if (!life_.open()) [[unlikely]]
+            detail::throw_finished();
+        if (spec_.empty) {
+            src_.core->live();
+            return 0;
+        }
+        if (resume_.empty() && !spec_.dups && !spec_.has_lo && spec_.upper == detail::upper_kind::none) {
+            MDB_stat st;
+            detail::check(::mdb_stat(src_.core->live(), spec_.dbi, &st), "mdb_stat");
+            return static_cast<std::size_t>(st.ms_entries);
+        }
+        detail::scan_spec entries = spec_;  // the same walk, over the entries alone
+        entries.through_index = false;
+        iterator it = resume_.empty() ? iterator(src_, entries) : iterator(src_, entries, resume_);
+        std::size_t n = 0;
+        if (!src_.dupsort() || (spec_.dups && !resume_.empty())) {
+            for (; !it.done_; ++it) ++n;
+            return n;
+        }
+        if (spec_.dups) return it.done_ ? 0 : it.duplicates();
+        if (!resume_.empty()) {  // the rest of the position's own key, entry by entry
+            const auto key = resume_.key();
+            for (; !it.done_ && detail::compare(it.key_, key) == 0; ++it) ++n;
+        }
+        for (; !it.done_; it.next_key()) n += it.duplicates();
+        return n;
+    }
+
 private:
     detail::scan_source src_;
     detail::scan_spec spec_;
+    detail::resume_key resume_;  // after()'s position; empty (a null pointer) otherwise
     [[no_unique_address]] detail::stamp life_;
 };
 
@@ -306,6 +552,20 @@ public:
     Rows<M> until(const lookup_type& hi) const {
         scan_spec s = base();
         upper(s, hi);
+        return Rows<M>(src_, s);
+    }
+    // Rows whose key is in [lo, hi]: hi included, for any key type (strings and tuples have
+    // no "hi + 1"). closed_range("a", "b") has "b", not "ba".
+    Rows<M> closed_range(const lookup_type& lo, const lookup_type& hi) const {
+        scan_spec s = base();
+        lower(s, lo);
+        upper_closed(s, hi);
+        return Rows<M>(src_, s);
+    }
+    // Rows whose key is <= hi.
+    Rows<M> through(const lookup_type& hi) const {
+        scan_spec s = base();
+        upper_closed(s, hi);
         return Rows<M>(src_, s);
     }
     // Rows whose string key starts with `p`, or whose composite key starts with the given
@@ -367,13 +627,17 @@ protected:
     bool bound_or_successor(key_bytes& out, const lookup_type& k) const {
         buffer b;
         encode_key(b, k);
+        return bytes_or_successor(out, b.span());
+    }
+    // The same, for a bound's encoded bytes.
+    bool bytes_or_successor(key_bytes& out, std::span<const std::byte> b) const {
         std::size_t max = core()->env->max_key_size();
         if (b.size() <= max) {
-            out.assign(b.span());
+            out.assign(b);
             return true;
         }
         key_bytes cut;
-        cut.assign(b.span().first(max));
+        cut.assign(b.first(max));
         return prefix_successor(cut, out);
     }
     void lower(scan_spec& s, const lookup_type& lo) const {
@@ -382,6 +646,15 @@ protected:
     }
     void upper(scan_spec& s, const lookup_type& hi) const {
         if (bound_or_successor(s.hi, hi)) s.upper = upper_kind::before;  // else: no upper bound
+    }
+    // keys <= hi, in byte order: keys < hi + 0x00, the next byte string after hi. When hi is
+    // LMDB's maximum size, hi + 0x00 is one byte over, and bytes_or_successor cuts it back to hi
+    // and takes hi's successor: no stored key is longer than hi, so the bound is the same.
+    void upper_closed(scan_spec& s, const lookup_type& hi) const {
+        buffer b;
+        encode_key(b, hi);
+        b.push(std::byte{0});
+        if (bytes_or_successor(s.hi, b.span())) s.upper = upper_kind::before;  // else: no upper bound
     }
 
     template <class... Parts>
@@ -516,7 +789,8 @@ private:
     friend class Tree;
 
     Index(detail::txn_core* core, const detail::table_state<index_count>* table, std::size_t pos) noexcept
-        : base_t(detail::scan_source{core, &table->name, table->indexes[pos].dbi, table->dbi, true}),
+        : base_t(detail::scan_source{core, &table->name, table->indexes[pos].dbi, table->dbi, true,
+                                     &table->indexes[pos]}),
           table_(table),
           pos_(pos) {}
 
@@ -548,7 +822,7 @@ public:
     using iterator = typename Rows<M>::iterator;
 
     Tree(detail::txn_core* core, const detail::table_state<N>* table) noexcept
-        : base_t(detail::scan_source{core, &table->name, table->dbi, 0, false}), table_(table) {}
+        : base_t(detail::scan_source{core, &table->name, table->dbi, 0, false, nullptr}), table_(table) {}
 
     const std::string& name() const noexcept { return table_->name; }
 

@@ -32,6 +32,8 @@ struct verify_report {
         std::string table;
         std::string index;  // empty for a row problem
         std::string key;    // the row's primary key, as text
+        // For a row: why it does not decode. For an index: the key the row has no entry for,
+        // or the entry's key bytes (in hex), with why they do not decode or the row's keys.
         std::string detail;
     };
 
@@ -69,30 +71,56 @@ struct verify_pass {
     MDB_val pk{};                      // the row's primary key
     std::span<const std::byte> entry;  // the index entry looked for among the row's keys
     bool has = false;
+    // The keys of the current row and index already reported missing: a netabase::keys range
+    // that repeats a key has one entry for it, so one report.
+    std::vector<std::vector<std::byte>> reported;
+    std::string* keys = nullptr;  // when set, verify_describe_key appends each key of the row here
 };
 
+// An index entry's key bytes, for a report (the index's key type is not known here).
+inline std::string describe_entry(std::span<const std::byte> sk) {
+    std::string s = "entry key ";
+    describe_bytes(s, sk, s.size());
+    return s;
+}
+
 // A row's key: reports it when its index has no entry for it.
-inline void verify_row_key(void* ctx, std::span<const std::byte> sk, const void*, std::string (*)(const void*)) {
+inline void verify_row_key(void* ctx, std::span<const std::byte> sk, const void* value,
+                           std::string (*describe)(const void*)) {
     auto& p = *static_cast<verify_pass*>(ctx);
     const index_state& ix = *p.ix;
     MDB_val skv = to_val(sk), pk = p.pk;
     bool present;
     if (ix.unique) {
         MDB_val owner;
-        present = ::mdb_get(p.txn, ix.dbi, &skv, &owner) == 0 && compare(to_span(owner), to_span(p.pk)) == 0;
+        int rc = ::mdb_get(p.txn, ix.dbi, &skv, &owner);
+        if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read index '" + ix.name + "'", *p.table);
+        present = rc == 0 && compare(to_span(owner), to_span(p.pk)) == 0;
     } else {
         cursor c(p.txn, ix.dbi);
         present = c.move(skv, pk, MDB_GET_BOTH);
     }
-    if (!present)
-        p.report->problems.push_back(verify_report::problem{verify_report::kind::missing_entry, *p.table, ix.name,
-                                                            p.schema->describe_pk(to_span(p.pk)), {}});
+    if (present) return;
+    for (const auto& r : p.reported)
+        if (compare(sk, std::span<const std::byte>(r)) == 0) return;  // the same key, repeated in the row
+    p.reported.emplace_back(sk.begin(), sk.end());
+    p.report->problems.push_back(verify_report::problem{verify_report::kind::missing_entry, *p.table, ix.name,
+                                                        p.schema->describe_pk(to_span(p.pk)),
+                                                        "no entry for " + describe(value)});
 }
 
 // A row's key: is it the index entry being checked?
 inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const void*, std::string (*)(const void*)) {
     auto& p = *static_cast<verify_pass*>(ctx);
     p.has = p.has || compare(sk, p.entry) == 0;
+}
+
+// A row's key, described for a stale entry's report.
+inline void verify_describe_key(void* ctx, std::span<const std::byte>, const void* value,
+                                std::string (*describe)(const void*)) {
+    auto& p = *static_cast<verify_pass*>(ctx);
+    if (!p.keys->empty()) *p.keys += ", ";
+    *p.keys += describe(value);
 }
 
 // Walks one table's rows and its indexes' entries and reports what does not agree. Not a
@@ -103,7 +131,7 @@ inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const voi
     using problem = verify_report::problem;
     using issue = verify_report::kind;
     buffer scratch;
-    verify_pass pass{txn, &table, &s, &report, nullptr, {}, {}, false};
+    verify_pass pass{txn, &table, &s, &report, nullptr, {}, {}, false, {}, nullptr};
     {
         cursor rows(txn, dbi);
         MDB_val k, v;
@@ -121,6 +149,7 @@ inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const voi
             pass.pk = k;
             for (std::size_t i = 0; i < s.index_count; ++i) {
                 pass.ix = &indexes[i];
+                pass.reported.clear();
                 s.row_keys(row.get(), i, scratch, sink);
             }
         }
@@ -137,13 +166,17 @@ inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const voi
             try {
                 s.indexes[i].check_key(to_span(sk));
             } catch (const error& e) {
-                report.problems.push_back(
-                    problem{issue::undecodable_entry, table, ix.name, s.describe_pk(to_span(pk)), e.description()});
+                report.problems.push_back(problem{issue::undecodable_entry, table, ix.name,
+                                                  s.describe_pk(to_span(pk)),
+                                                  describe_entry(to_span(sk)) + ": " + e.description()});
                 continue;
             }
             MDB_val key = pk, value;
-            if (::mdb_get(txn, dbi, &key, &value) != 0) {
-                report.problems.push_back(problem{issue::orphan_entry, table, ix.name, s.describe_pk(to_span(pk)), {}});
+            int rc = ::mdb_get(txn, dbi, &key, &value);
+            if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read table '" + table + "'", table);
+            if (rc == MDB_NOTFOUND) {
+                report.problems.push_back(problem{issue::orphan_entry, table, ix.name, s.describe_pk(to_span(pk)),
+                                                  describe_entry(to_span(sk)) + "; no row has this primary key"});
                 continue;
             }
             try {
@@ -154,8 +187,15 @@ inline void verify_entry_key(void* ctx, std::span<const std::byte> sk, const voi
             pass.entry = to_span(sk);
             pass.has = false;
             s.row_keys(owner.get(), i, scratch, sink);
-            if (!pass.has)
-                report.problems.push_back(problem{issue::stale_entry, table, ix.name, s.describe_pk(to_span(pk)), {}});
+            if (!pass.has) {
+                std::string keys;
+                pass.keys = &keys;
+                s.row_keys(owner.get(), i, scratch, key_sink{&verify_describe_key, &pass});
+                pass.keys = nullptr;
+                report.problems.push_back(problem{issue::stale_entry, table, ix.name, s.describe_pk(to_span(pk)),
+                                                  describe_entry(to_span(sk)) + "; the row's keys: " +
+                                                      (keys.empty() ? std::string("none") : keys)});
+            }
         }
     }
 }
