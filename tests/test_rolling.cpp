@@ -4,6 +4,7 @@
 
 #include "catch.hpp"
 #include "evolve_support.hpp"
+#include "kill_seam.hpp"
 #include "support.hpp"
 
 #include <lmdb.h>
@@ -333,19 +334,7 @@ TEST_CASE("processes: old writers and readers running while a new release upgrad
                 processes, acknowledged_total);
 }
 
-namespace {
-
-// Kills its own process at the kill_at-th LMDB call: a SIGKILL at an exact, chosen point.
-struct kill_seam : netabase::detail::lmdb_seam {
-    std::size_t kill_at = 0;
-    int before(netabase::detail::call c) override {
-        int rc = lmdb_seam::before(c);
-        if (total == kill_at) ::kill(::getpid(), SIGKILL);
-        return rc;
-    }
-};
-
-}  // namespace
+using netabase_test::kill_seam;
 
 TEST_CASE("processes: an upgrade SIGKILLed at any point leaves a store that opens and finishes it",
           "[evolve][process]") {

@@ -4,6 +4,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "kill_seam.hpp"
 #include "support.hpp"
 
 #include <signal.h>
@@ -361,18 +362,7 @@ TEST_CASE("watch: with the change log, a watcher sees the commits of another pro
     CHECK(keys == std::vector<std::uint64_t>{1, 2});
 }
 
-namespace {
-
-struct kill_seam : netabase::detail::lmdb_seam {
-    std::size_t kill_at = 0;
-    int before(netabase::detail::call c) override {
-        int rc = lmdb_seam::before(c);
-        if (total == kill_at) ::kill(::getpid(), SIGKILL);
-        return rc;
-    }
-};
-
-}  // namespace
+using netabase_test::kill_seam;
 
 TEST_CASE("watch: writers SIGKILLed at random LMDB calls: the log replays to the table, gapless", "[watch][log][process]") {
     const int kills = std::getenv("NETABASE_WATCH_KILLS") ? std::atoi(std::getenv("NETABASE_WATCH_KILLS")) : 500;
