@@ -85,6 +85,9 @@ const netabase::stored_table& table_named(const netabase::catalog& c, const std:
     throw usage_error("no table '" + name + "' in " + dir + " (tables: " + (known.empty() ? "none" : known) + ")");
 }
 
+// An index as the library names it ("users/1"), whichever database holds it.
+std::string index_name(const netabase::stored_table& t, const netabase::stored_key& ix) { return t.name + "/" + ix.id; }
+
 std::string dump_json(const json_row& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 std::string key_text(const netabase::stored_type& t, std::span<const std::byte> k) {
@@ -134,9 +137,10 @@ int tables(const store& s) {
                       << "\n";
         if (!t.primary.field) std::cout << "  primary key (computed " << t.primary.name << "): " << t.primary.type_text << "\n";
         for (const auto& ix : t.indexes)
-            std::cout << "  index " << ix.db << " (" << (ix.field ? "field " : "computed ") << ix.name << "): "
-                      << (ix.unique ? "unique" : "multi") << (ix.sparse ? ", sparse" : "") << ", key "
+            std::cout << "  index " << index_name(t, ix) << " (" << (ix.field ? "field " : "computed ") << ix.name
+                      << "): " << (ix.unique ? "unique" : "multi") << (ix.sparse ? ", sparse" : "") << ", key "
                       << ix.type_text << "\n";
+        if (t.db != t.name) std::cout << "  stored in database " << t.db << "\n";
     }
     return 0;
 }
@@ -161,7 +165,7 @@ int stats(const store& s) {
         print_db_stats(d, "");
         for (const auto& ix : t.indexes) {
             netabase::database_stats e;
-            e.name = "index " + ix.db + " (" + ix.name + ")";
+            e.name = "index " + index_name(t, ix) + " (" + ix.name + ")";
             nd::fill_stats(snap.get(), s.open_db(snap.get(), ix.db), e);
             print_db_stats(e, "  ");
         }
@@ -286,7 +290,7 @@ int verify(const store& s) {
             MDB_val k, v;
             for (bool ok = c.move(k, v, MDB_FIRST); ok; ok = c.move(k, v, MDB_NEXT)) {
                 auto key = nd::to_span(k), pk = nd::to_span(v);
-                const std::string where = "index " + ix.db + " (" + ix.name + "): entry " + key_text(ix.type, key) +
+                const std::string where = "index " + index_name(t, ix) + " (" + ix.name + "): entry " + key_text(ix.type, key) +
                                           " -> " + key_text(t.primary.type, pk);
                 MDB_val pkv = v, row;
                 int rc = ::mdb_get(snap.get(), dbi, &pkv, &row);
@@ -304,7 +308,7 @@ int verify(const store& s) {
                     expected[i].erase(e);
             }
             for (const auto& [key, pk] : expected[i])
-                report("index " + ix.db + " (" + ix.name + "): no entry " + key_text(ix.type, key) + " for row " +
+                report("index " + index_name(t, ix) + " (" + ix.name + "): no entry " + key_text(ix.type, key) + " for row " +
                        key_text(t.primary.type, pk) + " (missing)");
         }
         std::cout << "table " << t.name << ": " << rows << " rows, " << t.indexes.size() << " indexes checked\n";
