@@ -328,3 +328,23 @@ TEST_CASE("tool: what is not a readable store is a clear message and exit status
     CHECK_THAT(newer.err, Catch::Matchers::Contains("use a newer netabase"));
 }
 #endif
+
+#ifdef NETABASE_TOOL
+TEST_CASE("tool: stats shows a store's change log, one entry per commit", "[tool]") {
+    netabase_test::temp_dir dir;
+    {
+        netabase::Store<Def> store{dir.path(), netabase::options{.change_log = true}};
+        store.write([](auto& txn) { txn.template open_tree<Every>().put(every(1)); });
+        store.write([](auto& txn) {
+            auto t = txn.template open_tree<Every>();
+            t.put(every(2));
+            t.remove(1);
+        });
+    }
+    auto r = tool({"stats", dir.path().string()});
+    REQUIRE(r.status == 0);
+    CHECK_THAT(r.out, Catch::Matchers::Contains("change log (commits): 2 entries"));
+    auto t = tool({"tables", dir.path().string()});
+    CHECK_THAT(t.out, !Catch::Matchers::Contains("__netabase"));  // the log is no table
+}
+#endif

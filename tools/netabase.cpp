@@ -170,6 +170,13 @@ int stats(const store& s) {
             print_db_stats(e, "  ");
         }
     }
+    MDB_dbi log;
+    if (::mdb_dbi_open(snap.get(), nd::log_name, 0, &log) == 0) {  // a store with a change log
+        netabase::database_stats d;
+        d.name = "change log (commits)";
+        nd::fill_stats(snap.get(), log, d);
+        print_db_stats(d, "");
+    }
     return 0;
 }
 
