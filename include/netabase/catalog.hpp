@@ -87,8 +87,8 @@ private:
     }
     static stored_type parse_one(std::string_view& s, std::string_view text) {
         stored_type t;
-        auto one_element = [&](kind k) {
-            t.k = k;
+        auto one_element = [&](kind what) {
+            t.k = what;
             t.elements.push_back(parse_one(s, text));
         };
         if (eat(s, "bool")) {

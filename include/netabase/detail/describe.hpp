@@ -200,7 +200,7 @@ constexpr std::string_view checked_field_name(std::string_view n) {
 // Names come from `declared` at the top (field_names) and from Boost.PFR where it has them.
 template <class T, std::size_t Declared>
 constexpr void names_to(text_sink& out, const char* path, std::size_t path_len,
-                        const std::array<std::string_view, Declared>* declared) {
+                        const std::array<std::string_view, Declared>& declared) {
     constexpr kind k = kind_v<T>;
     // "path.i" into a new buffer (a path is at most a few levels of short numbers).
     auto child = [&](std::size_t i, char* buf) {
@@ -212,14 +212,14 @@ constexpr void names_to(text_sink& out, const char* path, std::size_t path_len,
         return n + s.size;
     };
     if constexpr (k == kind::vector || k == kind::optional || k == kind::array) {
-        names_to<typename T::value_type, 0>(out, path, path_len, nullptr);
+        names_to<typename T::value_type, 0>(out, path, path_len, {});
     } else if constexpr (k == kind::pair || k == kind::tuple) {
         [&]<std::size_t... I>(std::index_sequence<I...>) {
             ((
                  [&] {
                      char buf[128]{};
                      std::size_t n = child(I, buf);
-                     names_to<std::tuple_element_t<I, T>, 0>(out, buf, n, nullptr);
+                     names_to<std::tuple_element_t<I, T>, 0>(out, buf, n, {});
                  }()),
              ...);
         }
@@ -231,9 +231,7 @@ constexpr void names_to(text_sink& out, const char* path, std::size_t path_len,
                      char buf[128]{};
                      std::size_t n = child(I, buf);
                      std::string_view name;
-                     if constexpr (Declared > 0) {
-                         if (declared) name = checked_field_name((*declared)[I]);
-                     }
+                     if constexpr (Declared > 0) name = checked_field_name(declared[I]);
 #if defined(BOOST_PFR_CORE_NAME_ENABLED) && BOOST_PFR_CORE_NAME_ENABLED
                      if (name.empty()) name = boost::pfr::get_name<I, T>();
 #endif
@@ -243,7 +241,7 @@ constexpr void names_to(text_sink& out, const char* path, std::size_t path_len,
                          out.put(name);
                          out.put('\n');
                      }
-                     names_to<boost::pfr::tuple_element_t<I, T>, 0>(out, buf, n, nullptr);
+                     names_to<boost::pfr::tuple_element_t<I, T>, 0>(out, buf, n, {});
                  }()),
              ...);
         }
@@ -256,7 +254,7 @@ template <class M>
 struct names_text {
     static constexpr void write(text_sink& out) {
         constexpr const auto& names = model_traits<M>::decl.names;
-        names_to<M, std::tuple_size_v<std::remove_cvref_t<decltype(names)>>>(out, "", 0, &names);
+        names_to<M, std::tuple_size_v<std::remove_cvref_t<decltype(names)>>>(out, "", 0, names);
     }
 };
 
