@@ -11,6 +11,7 @@
 // when nothing is ahead of them, so its rows are exactly as committed.
 #pragma once
 
+#include "netabase/codec.hpp"  // load_le, store_le
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
