@@ -479,16 +479,7 @@ inline void key_from_json(const stored_type& t, const json_row& j, buffer& out, 
 template <class M>
 [[gnu::cold]] stored_table make_stored_table() {
     const table_schema& s = schema_of<M>;
-    fingerprint f;
-    if (s.make_fingerprint) {
-        f = s.make_fingerprint();
-    } else {
-        f.version = s.version;
-        f.fields = s.fields;
-        f.primary = s.primary;
-        for (std::size_t i = 0; i < s.index_count; ++i) f.indexes.emplace_back(s.indexes[i].line);
-    }
-    return table_of_fingerprint(std::string(s.name), f, s.names);
+    return table_of_fingerprint(std::string(s.name), recorded_fingerprint(s), s.names);
 }
 
 }  // namespace detail

@@ -343,6 +343,17 @@ struct schema_constants {
 template <class M>
 inline constexpr const table_schema& schema_of = schema_constants<M>::table;
 
+// The fingerprint this program records for a table.
+[[gnu::cold]] inline fingerprint recorded_fingerprint(const table_schema& s) {
+    if (s.make_fingerprint) return s.make_fingerprint();
+    fingerprint f;
+    f.version = s.version;
+    f.fields = s.fields;
+    f.primary = s.primary;
+    for (std::size_t i = 0; i < s.index_count; ++i) f.indexes.emplace_back(s.indexes[i].line);
+    return f;
+}
+
 [[gnu::cold]] inline std::string index_id(std::string_view line) { return std::string(line.substr(0, line.find(':'))); }
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_mismatch(const std::string& table, const std::string& what) {
@@ -624,15 +635,7 @@ public:
         check_name(table);
         const bool rw = !env_.read_only();
 
-        fingerprint now;
-        if (s.make_fingerprint) {
-            now = s.make_fingerprint();
-        } else {
-            now.version = s.version;
-            now.fields = s.fields;
-            now.primary = s.primary;
-            for (std::size_t i = 0; i < N; ++i) now.indexes.emplace_back(s.indexes[i].line);
-        }
+        fingerprint now = recorded_fingerprint(s);
         std::string meta_key = "table:" + table;
         std::string stored_key = meta_key;
         std::optional<fingerprint> stored;
