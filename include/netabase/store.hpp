@@ -115,7 +115,7 @@ public:
     template <class M>
     Watcher<M> watch() {
         static_assert(Def::template contains<M>, "netabase: watch<M>(): M is not one of this Store's models");
-        return add_watcher<M>(nullptr, {}, nullptr);
+        return add_watcher<M>(nullptr, {});
     }
 
     // A watcher of the changes whose old or new row has `value` under the secondary key on
@@ -277,7 +277,7 @@ private:
 
     template <class M>
     Watcher<M> add_watcher(bool (*row_has)(std::span<const std::byte>, std::span<const std::byte>),
-                           std::vector<std::byte> key, const void*) {
+                           std::vector<std::byte> key) {
         auto q = std::make_shared<detail::watch_queue>();
         q->table = state_->template table<M>().name;
         q->capacity = state_->watch_capacity ? state_->watch_capacity : 1;
@@ -292,8 +292,7 @@ private:
     Watcher<M> filtered_watcher(std::size_t pos, const K& value) {
         detail::buffer b;
         detail::encode_key(b, value);
-        return add_watcher<M>(detail::row_has_key_at<M>(pos), std::vector<std::byte>(b.span().begin(), b.span().end()),
-                              nullptr);
+        return add_watcher<M>(detail::row_has_key_at<M>(pos), std::vector<std::byte>(b.span().begin(), b.span().end()));
     }
 
     const std::shared_ptr<detail::store_state<Def>>& live() const {
