@@ -178,7 +178,7 @@ private:
         core_.life.begin();
         if (!state_->schema.current(*core_.env)) [[unlikely]]
             check_schema(before);  // never write rows that an index of a newer program would miss
-        if (core_.env->capture.load(std::memory_order_relaxed)) [[unlikely]]
+        if (core_.env->capture.load(std::memory_order_acquire)) [[unlikely]]  // (a plain load on x86)
             core_.changes = detail::watch_hub::find(*core_.env)->begin_batch();
     }
 

@@ -344,11 +344,9 @@ public:
     }
 
     static watch_hub& of(environment& env) {
-        auto& slot = env.watch_state();
-        if (!slot) slot = std::make_shared<watch_hub>(env);
-        return *static_cast<watch_hub*>(slot.get());
+        return *static_cast<watch_hub*>(env.watch_state_or([&] { return std::make_shared<watch_hub>(env); }));
     }
-    static watch_hub* find(environment& env) noexcept { return static_cast<watch_hub*>(env.watch_state().get()); }
+    static watch_hub* find(environment& env) noexcept { return static_cast<watch_hub*>(env.watch_state()); }
 
     // The change log: its database, and the shared counter that wakes other processes.
     void use_log(MDB_dbi log, MDB_dbi meta, const std::filesystem::path& dir, bool read_only, unsigned mode) {

@@ -175,6 +175,7 @@ public:
     environment& operator=(const environment&) = delete;
 
     ~environment() {
+        watch_ptr_.store(nullptr);
         watch_.reset();  // first: a change-log follower thread reads through this environment
         for (std::size_t i = 0; i < pool_size_; ++i) {
             pool_[i].cursors.close_all();
@@ -452,7 +453,18 @@ public:
     // Watchers and the change log (detail/changes.hpp keeps its state here, type-erased, so that
     // this layer does not depend on it). `capture` is what a write transaction loads to know
     // whether it must record its changes: false keeps a store without either at no cost.
-    std::shared_ptr<void>& watch_state() noexcept { return watch_; }
+    void* watch_state() const noexcept { return watch_ptr_.load(std::memory_order_acquire); }
+    // The state, made by `make` (returning a shared_ptr) on the first call from any thread.
+    template <class Make>
+    void* watch_state_or(Make&& make) {
+        if (void* p = watch_state()) return p;
+        std::lock_guard lock(watch_mu_);
+        if (!watch_) {
+            watch_ = make();
+            watch_ptr_.store(watch_.get(), std::memory_order_release);
+        }
+        return watch_.get();
+    }
     std::atomic<bool> capture{false};
 
 private:
@@ -546,6 +558,8 @@ private:
     MDB_env* env_ = nullptr;
     schema_counter schema_changes_;
     std::shared_ptr<void> watch_;
+    std::atomic<void*> watch_ptr_{nullptr};
+    std::mutex watch_mu_;
     std::filesystem::path path_;
     bool read_only_ = false;
     bool checksum_ = false;
