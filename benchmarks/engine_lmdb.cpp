@@ -10,8 +10,12 @@
 
 #include <lmdb.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace bench {
 namespace {
@@ -35,6 +39,19 @@ public:
         for (int i = 0; i < nidx_; ++i)
             check(mdb_dbi_open(txn, (name + "/" + std::to_string(i + 1)).c_str(), MDB_CREATE | MDB_DUPSORT, &idx_[i]),
                   "dbi_open");
+        if (const char* e = std::getenv("NETABASE_BENCH_CHANGE_LOG"); e && *e == '1') {
+            // What netabase's options::change_log writes, by hand: one entry per commit in a log
+            // database, the last sequence kept in memory (a hand-written program knows it).
+            check(mdb_dbi_open(txn, "__netabase~changes", MDB_CREATE, &log_dbi_), "dbi_open");
+            log_ = true;
+            MDB_cursor* c;
+            check(mdb_cursor_open(txn, log_dbi_, &c), "cursor_open");
+            MDB_val k, v;
+            if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0)  // the store was written before: go on after it
+                log_seq_ = be64(ld<std::uint64_t>(static_cast<unsigned char*>(k.mv_data))) +
+                           ld<std::uint32_t>(static_cast<unsigned char*>(v.mv_data)) - 1;
+            mdb_cursor_close(c);
+        }
         check(mdb_txn_commit(txn), "txn_commit");
         buf_.resize(1 << 16);
     }
@@ -69,7 +86,7 @@ public:
                 put_row(t, ds_.rows[i], append);
             if (append) last = id;
         }
-        check(mdb_txn_commit(t), "commit");
+        commit(t);
         return order.size();
     }
 
@@ -77,7 +94,7 @@ public:
         for (const Row& r : rows) {
             MDB_txn* t = begin_write();
             put_row(t, r, false);
-            check(mdb_txn_commit(t), "commit");
+            commit(t);
         }
         return rows.size();
     }
@@ -86,7 +103,7 @@ public:
         for (std::size_t at = 0; at < rows.size(); at += per_txn) {
             MDB_txn* t = begin_write();
             for (std::size_t i = at; i < std::min(rows.size(), at + per_txn); ++i) put_row(t, rows[i], false);
-            check(mdb_txn_commit(t), "commit");
+            commit(t);
         }
         return rows.size();
     }
@@ -110,10 +127,11 @@ public:
             std::memcpy(buf_.data() + 17, &score, 8);
             MDB_val nv{v.mv_size, buf_.data()};
             check(mdb_cursor_put(c, &k, &nv, MDB_CURRENT), "cursor_put");
+            note(2, kb);
             ++n;
         }
         mdb_cursor_close(c);
-        check(mdb_txn_commit(t), "commit");
+        commit(t);
         return n;
     }
 
@@ -135,6 +153,7 @@ public:
             std::memcpy(buf_.data() + 9, &now, 4);
             MDB_val nv{v.mv_size, buf_.data()};
             check(mdb_cursor_put(c, &k, &nv, MDB_CURRENT), "cursor_put");
+            note(2, kb);
             if (nidx_ >= 1) {
                 std::uint32_t was_k = be32(r.category), now_k = be32(now);
                 MDB_val sk{4, &was_k}, pk{8, &kb};
@@ -147,7 +166,7 @@ public:
             ++n;
         }
         mdb_cursor_close(c);
-        check(mdb_txn_commit(t), "commit");
+        commit(t);
         return n;
     }
 
@@ -166,10 +185,11 @@ public:
             decode_row(v, r);
             del_entries(t, r.category, r.code, kb);
             check(mdb_cursor_del(c, 0), "cursor_del");
+            note(3, kb);
             ++n;
         }
         mdb_cursor_close(c);
-        check(mdb_txn_commit(t), "commit");
+        commit(t);
         return n;
     }
 
@@ -340,6 +360,36 @@ private:
         return t;
     }
 
+    // The change log's record of one change: kind, table name, primary key (netabase's layout).
+    void note(unsigned char kind, const std::uint64_t& pk_be) {
+        if (!log_) return;
+        if (log_buf_.empty()) log_buf_.resize(4);
+        const std::string_view table = docs_ ? "docs" : "rows";
+        std::size_t at = log_buf_.size();
+        log_buf_.resize(at + 5 + table.size() + 8);
+        unsigned char* p = log_buf_.data() + at;
+        *p++ = kind;
+        std::uint16_t n = static_cast<std::uint16_t>(table.size()), k = 8;
+        std::memcpy(p, &n, 2);
+        std::memcpy(p + 2, table.data(), table.size());
+        p += 2 + table.size();
+        std::memcpy(p, &k, 2);
+        std::memcpy(p + 2, &pk_be, 8);
+        ++log_count_;
+    }
+    void commit(MDB_txn* t) {
+        if (log_count_) {
+            std::memcpy(log_buf_.data(), &log_count_, 4);
+            std::uint64_t key = be64(log_seq_ + 1);
+            MDB_val k{8, &key}, v{log_buf_.size(), log_buf_.data()};
+            check(mdb_put(t, log_dbi_, &k, &v, MDB_APPEND), "log put");
+            log_seq_ += log_count_;
+            log_count_ = 0;
+            log_buf_.clear();
+        }
+        check(mdb_txn_commit(t), "commit");
+    }
+
     std::uint64_t view_sum(const MDB_val& v) const {
         if (docs_) {
             doc_ref d;
@@ -425,15 +475,18 @@ private:
         if (nidx_ == 0 || append) {
             check(mdb_put(t, main_, &k, &v, append ? MDB_APPEND : 0u), "put");
             if (nidx_) put_entries(t, r.category, r.code, kb);
+            note(1, kb);  // (an unindexed overwrite is logged as an insert: the raw code cannot tell)
             return;
         }
         MDB_val old = v;
         int rc = mdb_put(t, main_, &k, &old, MDB_NOOVERWRITE);
         if (rc == 0) {
             put_entries(t, r.category, r.code, kb);
+            note(1, kb);
             return;
         }
         if (rc != MDB_KEYEXIST) fail(rc, "put");
+        note(2, kb);
         // `old` is the stored row: move the index entries whose key changed.
         auto* p = static_cast<const unsigned char*>(old.mv_data);
         std::uint32_t was_cat = ld<std::uint32_t>(p + 9), was_code = ld<std::uint32_t>(p + 13);
@@ -463,6 +516,11 @@ private:
     MDB_cursor* rcur_[3] = {nullptr, nullptr, nullptr};
     bool stale_[3] = {false, false, false};
     std::vector<unsigned char> buf_;
+    bool log_ = false;  // NETABASE_BENCH_CHANGE_LOG=1
+    MDB_dbi log_dbi_ = 0;
+    std::uint64_t log_seq_ = 0;
+    std::uint32_t log_count_ = 0;
+    std::vector<unsigned char> log_buf_;
 };
 
 }  // namespace
