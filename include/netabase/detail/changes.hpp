@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -264,7 +265,7 @@ inline bool seek_log(cursor& c, std::uint64_t s, MDB_val& k, MDB_val& v) {
 // next writer need not look it up (it checks that no commit came between).
 struct shared_log {
     std::atomic<std::uint32_t> commits;
-    std::uint32_t unused;
+    std::atomic<std::uint32_t> waiters;  // followers in FUTEX_WAIT: a commit with none makes no syscall
     std::atomic<std::uint64_t> txnid;
     std::atomic<std::uint64_t> last;
 };
@@ -297,20 +298,20 @@ inline void append_to_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, change_batch&
         last = log_last(txn, log, meta);
     b.first = last + 1;
     std::vector<std::byte>& value = b.block;
-    value.clear();
-    value.resize(4);
+    std::size_t size = 4;
+    for (const auto& r : b.records) size += 5 + std::min<std::size_t>(r.table->size(), 0xffff) + r.pk_len;
+    value.resize(size);  // sized once, then filled
     store_le<std::uint32_t>(value.data(), static_cast<std::uint32_t>(b.records.size()));
+    std::byte* p = value.data() + 4;
     for (const auto& r : b.records) {
-        std::size_t tn = r.table->size() > 0xffff ? 0xffff : r.table->size();
-        std::size_t at = value.size();
-        value.resize(at + 5 + tn + r.pk_len);
-        std::byte* p = value.data() + at;
+        std::size_t tn = std::min<std::size_t>(r.table->size(), 0xffff);
         *p++ = std::byte{static_cast<std::uint8_t>(r.kind)};
         store_le<std::uint16_t>(p, static_cast<std::uint16_t>(tn));
         std::memcpy(p + 2, r.table->data(), tn);
         p += 2 + tn;
         store_le<std::uint16_t>(p, static_cast<std::uint16_t>(r.pk_len));
         if (r.pk_len) std::memcpy(p + 2, b.bytes.data() + r.pk_off, r.pk_len);
+        p += 2 + r.pk_len;
     }
     unsigned char key[8];
     sequence_key(b.first, key);
@@ -453,7 +454,8 @@ public:
             shared_->last.store(b.first + b.records.size() - 1);
             shared_->txnid.store(b.txnid);
             shared_->commits.fetch_add(1);
-            futex(&shared_->commits, FUTEX_WAKE, INT_MAX, nullptr);
+            // seq_cst against the follower's waiters-then-FUTEX_WAIT: it is counted, or it sees the bump
+            if (shared_->waiters.load()) futex(&shared_->commits, FUTEX_WAKE, INT_MAX, nullptr);
         }
         b.clear();
     }
@@ -495,8 +497,11 @@ private:
                 // a failed read (map resized under it, readers full): the next round retries
             }
             ::timespec second{1, 0};
-            if (shared_ && !wake_follower_.load())
+            if (shared_ && !wake_follower_.load()) {
+                shared_->waiters.fetch_add(1);
                 futex(&shared_->commits, FUTEX_WAIT, seen, &second);
+                shared_->waiters.fetch_sub(1);  // (a process killed here leaves it high: wakes it need not)
+            }
             else if (!shared_)
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
