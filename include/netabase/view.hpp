@@ -328,58 +328,75 @@ private:
                 reader r(bytes_.data() + at, bytes_.data() + at + size);
                 return stamped(detail::read_borrowed<T>(r));
             }
-        } else if constexpr (detail::kind_v<T> == detail::kind::string) {
-            // The common variable-size field, read here so that it inlines: length, then bytes.
-            reader r = walk_to(I);
-            r.need(4, "a scalar");
-            std::size_t n = detail::load_le<std::uint32_t>(r.position());
-            if (n > r.remaining() - 4) [[unlikely]]
-                detail::throw_corrupt("a length prefix", n, r.remaining() - 4);
-            learn<I>(r.position() + 4 + n);
-            return std::string_view(reinterpret_cast<const char*>(r.position()) + 4, n);
+        } else if constexpr (I == P) {
+            // The first variable-size field starts at a constant offset too: read it in place.
+            if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
+                detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
+            const std::byte* at = bytes_.data() + fixed_offsets[P];
+            if constexpr (detail::kind_v<T> == detail::kind::string) {
+                return std::string_view(reinterpret_cast<const char*>(at) + 4, string_length(at));
+            } else {
+                reader r(at, bytes_.data() + bytes_.size());
+                return stamped(detail::read_borrowed<T>(r));
+            }
         } else {
-            reader r = walk_to(I);
-            auto v = stamped(detail::read_borrowed<T>(r));
-            learn<I>(r.position());
-            return v;
+            // Past it, the first read opens the row: one walk finds (and checks) where every
+            // variable-size field starts and ends; from then on a field is two loads, whichever
+            // field it is and in whatever order the fields are read.
+            if (!opened_) [[unlikely]]
+                open();
+            const std::byte* at = bytes_.data() + ends_at_[I - P - 1];
+            const std::byte* end = bytes_.data() + ends_at_[I - P];
+            if constexpr (detail::kind_v<T> == detail::kind::string) {
+                return std::string_view(reinterpret_cast<const char*>(at) + 4, static_cast<std::size_t>(end - at - 4));
+            } else {
+                reader r(at, end);
+                return stamped(detail::read_borrowed<T>(r));
+            }
         }
     }
 
-    // Reading field I (>= P) found where field I + 1 starts: remember it if it is the next one
-    // the cache lacks, so reading the fields in order never skips one it has just read.
-    template <std::size_t I>
-    void learn(const std::byte* next) const noexcept {
-        if constexpr (I + 1 < N)
-            if (known_ == I - P + 1) offsets_[known_++] = static_cast<std::uint32_t>(next - bytes_.data());
+    // A string's checked length prefix at `at` (inside the bytes; its 4 bytes not yet checked).
+    std::size_t string_length(const std::byte* at) const {
+        std::size_t left = static_cast<std::size_t>(bytes_.data() + bytes_.size() - at);
+        if (left < 4) [[unlikely]]
+            detail::throw_corrupt("a scalar", 4, left);
+        std::size_t n = detail::load_le<std::uint32_t>(at);
+        if (n > left - 4) [[unlikely]]
+            detail::throw_corrupt("a length prefix", n, left - 4);
+        return n;
     }
 
-    // Skips field i (>= P): a chain of compile-time cases the compiler can inline.
-    static void skip_field(std::size_t i, reader& r) {
-        [&]<std::size_t... J>(std::index_sequence<J...>) {
-            (void)((i == P + J ? (detail::skip_value<boost::pfr::tuple_element_t<P + J, M>>(r), true) : false) ||
-                   ...);
-        }
-        (std::make_index_sequence<N - P>{});
-    }
-
-    // A reader at field i >= P, walking (once) past the variable-size fields before it.
-    reader walk_to(std::size_t i) const {
-        const std::byte* end = bytes_.data() + bytes_.size();
+    // Walks the variable-size fields once, each skipped (and checked) with its type known here,
+    // so that each skip inlines: ends_at_[j] is where field P + j ends.
+    [[gnu::noinline]] void open() const {
         if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
             detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
-        while (P + known_ <= i) {
-            reader r(bytes_.data() + offsets_[known_ - 1], end);
-            skip_field(P + known_ - 1, r);
-            offsets_[known_] = static_cast<std::uint32_t>(r.position() - bytes_.data());
-            ++known_;
+        const std::byte* at = bytes_.data() + fixed_offsets[P];
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            ((at = end_of<P + J>(at), ends_at_[J] = static_cast<std::uint32_t>(at - bytes_.data())), ...);
         }
-        return reader(bytes_.data() + offsets_[i - P], end);
+        (std::make_index_sequence<N - P>{});
+        opened_ = true;
+    }
+
+    // Where field F, starting at `at`, ends.
+    template <std::size_t F>
+    const std::byte* end_of(const std::byte* at) const {
+        using T = boost::pfr::tuple_element_t<F, M>;
+        if constexpr (detail::kind_v<T> == detail::kind::string) {
+            return at + 4 + string_length(at);
+        } else {
+            reader r(at, bytes_.data() + bytes_.size());
+            detail::skip_value<T>(r);
+            return r.position();
+        }
     }
 
     std::span<const std::byte> bytes_;
     [[no_unique_address]] detail::stamp life_;
-    mutable std::uint32_t known_ = 1;  // offsets_[j] (field P + j) is known for j < known_
-    mutable std::array<std::uint32_t, N - P + 1> offsets_{fixed_offsets[P]};
+    mutable bool opened_ = false;  // whether open() has filled ends_at_
+    mutable std::array<std::uint32_t, N - P + (N == P)> ends_at_{};
 };
 
 namespace detail {
