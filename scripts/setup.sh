@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev # Boost.PFR; the default libboost-dev (1.74) has none
   catch2
   libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
+  libfuse3-dev fuse3  # tests/durability/lossy_fs (FUSE, fusermount3): the [durability] power-cut tests
 )
 
 missing=()
