@@ -328,24 +328,20 @@ private:
                 reader r(bytes_.data() + at, bytes_.data() + at + size);
                 return stamped(detail::read_borrowed<T>(r));
             }
-        } else if constexpr (I == P) {
-            // The first variable-size field starts at a constant offset too: read it in place.
-            if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
-                detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
-            const std::byte* at = bytes_.data() + fixed_offsets[P];
-            if constexpr (detail::kind_v<T> == detail::kind::string) {
-                return std::string_view(reinterpret_cast<const char*>(at) + 4, string_length(at));
-            } else {
-                reader r(at, bytes_.data() + bytes_.size());
-                return stamped(detail::read_borrowed<T>(r));
-            }
         } else {
-            // Past it, the first read opens the row: one walk finds (and checks) where every
-            // variable-size field starts and ends; from then on a field is two loads, whichever
-            // field it is and in whatever order the fields are read.
-            if (!opened_) [[unlikely]]
-                open();
-            const std::byte* at = bytes_.data() + ends_at_[I - P - 1];
+            // Past them a field starts where the one before it ends. Ends are learnt as fields are
+            // read, or by one walk over the fields before it not read yet; a field whose end is
+            // known too was checked when that was learnt, and reads in two loads.
+            if constexpr (I == P) {
+                if (known_ == 0) [[unlikely]]
+                    return read_checked<I>(fixed_start());
+            } else {
+                if (known_ < I - P) [[unlikely]]
+                    walk_to<I>();
+                if (known_ == I - P) [[unlikely]]
+                    return read_checked<I>(start_of<I - P>());
+            }
+            const std::byte* at = start_of<I - P>();
             const std::byte* end = bytes_.data() + ends_at_[I - P];
             if constexpr (detail::kind_v<T> == detail::kind::string) {
                 return std::string_view(reinterpret_cast<const char*>(at) + 4, static_cast<std::size_t>(end - at - 4));
@@ -354,6 +350,43 @@ private:
                 return stamped(detail::read_borrowed<T>(r));
             }
         }
+    }
+
+    // Where field P + J starts: after the fixed-size fields, or where field P + J - 1 ends.
+    template <std::size_t J>
+    const std::byte* start_of() const {
+        if constexpr (J == 0)
+            return bytes_.data() + fixed_offsets[P];
+        else
+            return bytes_.data() + ends_at_[J - 1];
+    }
+
+    const std::byte* fixed_start() const {
+        if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
+            detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
+        return bytes_.data() + fixed_offsets[P];
+    }
+
+    // Field I (>= P), starting at `at`, read with every check; its end is learnt.
+    template <std::size_t I>
+    detail::borrowed_t<boost::pfr::tuple_element_t<I, M>> read_checked(const std::byte* at) const {
+        using T = boost::pfr::tuple_element_t<I, M>;
+        if constexpr (detail::kind_v<T> == detail::kind::string) {
+            std::size_t n = string_length(at);
+            learn<I>(at + 4 + n);
+            return std::string_view(reinterpret_cast<const char*>(at) + 4, n);
+        } else {
+            reader r(at, bytes_.data() + bytes_.size());
+            auto v = stamped(detail::read_borrowed<T>(r));
+            learn<I>(r.position());
+            return v;
+        }
+    }
+
+    // Field I was read up to `next`: its end, if it is the next one not known.
+    template <std::size_t I>
+    void learn(const std::byte* next) const noexcept {
+        if (known_ == I - P) ends_at_[known_++] = static_cast<std::uint32_t>(next - bytes_.data());
     }
 
     // A string's checked length prefix at `at` (inside the bytes; its 4 bytes not yet checked).
@@ -367,35 +400,36 @@ private:
         return n;
     }
 
-    // Walks the variable-size fields once, each skipped (and checked) with its type known here,
-    // so that each skip inlines: ends_at_[j] is where field P + j ends.
-    [[gnu::noinline]] void open() const {
-        if (bytes_.size() < fixed_offsets[P]) [[unlikely]]
-            detail::throw_corrupt("the fixed-size fields", fixed_offsets[P], bytes_.size());
-        const std::byte* at = bytes_.data() + fixed_offsets[P];
+    // Learns the ends of the fields before I not known yet, each skipped (and checked) with its
+    // type known here, so that each skip inlines. Fields from I on are not looked at: a corrupt
+    // later field is reported by the read of that field, not of this one.
+    template <std::size_t I>
+    [[gnu::noinline]] void walk_to() const {
         [&]<std::size_t... J>(std::index_sequence<J...>) {
-            ((at = end_of<P + J>(at), ends_at_[J] = static_cast<std::uint32_t>(at - bytes_.data())), ...);
+            ((J >= known_ ? end_of<P + J>(J == 0 ? fixed_start() : start_of<J>()) : void()), ...);
         }
-        (std::make_index_sequence<N - P>{});
-        opened_ = true;
+        (std::make_index_sequence<I - P>{});
     }
 
-    // Where field F, starting at `at`, ends.
+    // Field F starts at `at`: learns where it ends.
     template <std::size_t F>
-    const std::byte* end_of(const std::byte* at) const {
+    void end_of(const std::byte* at) const {
         using T = boost::pfr::tuple_element_t<F, M>;
+        const std::byte* next;
         if constexpr (detail::kind_v<T> == detail::kind::string) {
-            return at + 4 + string_length(at);
+            next = at + 4 + string_length(at);
         } else {
             reader r(at, bytes_.data() + bytes_.size());
             detail::skip_value<T>(r);
-            return r.position();
+            next = r.position();
         }
+        ends_at_[F - P] = static_cast<std::uint32_t>(next - bytes_.data());
+        known_ = static_cast<std::uint32_t>(F - P + 1);
     }
 
     std::span<const std::byte> bytes_;
     [[no_unique_address]] detail::stamp life_;
-    mutable bool opened_ = false;  // whether open() has filled ends_at_
+    mutable std::uint32_t known_ = 0;  // ends_at_[j], where field P + j ends, is known for j < known_
     mutable std::array<std::uint32_t, N - P + (N == P)> ends_at_{};
 };
 
