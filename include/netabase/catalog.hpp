@@ -329,7 +329,10 @@ namespace detail {
     for (auto& t : out.tables) {
         std::string key = "upgrade:" + t.name;
         MDB_val uk{key.size(), key.data()}, uv;
-        if (detail::mdb::get(txn, meta, &uk, &uv) == 0) t.upgrading = true;
+        int rc = detail::mdb::get(txn, meta, &uk, &uv);
+        if (rc == 0) t.upgrading = true;
+        else if (rc != MDB_NOTFOUND)  // was read as "no upgrade": a failed read is not an answer
+            detail::throw_lmdb(rc, "cannot read the metadata (mdb_get failed)", t.name);
     }
     return out;
 }

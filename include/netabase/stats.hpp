@@ -46,7 +46,7 @@ namespace detail {
 
 [[gnu::cold]] inline void fill_stats(MDB_txn* txn, MDB_dbi dbi, database_stats& out) {
     MDB_stat st;
-    check(::mdb_stat(txn, dbi, &st), "mdb_stat");
+    if (int rc = mdb::stat(txn, dbi, &st)) throw_on_database(rc, "mdb_stat", txn, dbi);
     out.entries = st.ms_entries;
     out.branch_pages = st.ms_branch_pages;
     out.leaf_pages = st.ms_leaf_pages;
@@ -60,8 +60,8 @@ namespace detail {
 [[gnu::cold]] inline void fill_space(MDB_env* env, MDB_txn* txn, store_stats& out) {
     MDB_envinfo info;
     MDB_stat st;
-    check(::mdb_env_info(env, &info), "mdb_env_info");
-    check(::mdb_env_stat(env, &st), "mdb_env_stat");
+    if (int rc = mdb::env_info(env, &info)) throw_on_env(rc, "stats: mdb_env_info", env);
+    if (int rc = mdb::env_stat(env, &st)) throw_on_env(rc, "stats: mdb_env_stat", env);
     out.map_size = info.me_mapsize;
     out.page_size = st.ms_psize;
     out.used_bytes = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
@@ -84,10 +84,10 @@ namespace detail {
                     "backup: " + dir.string() + " already holds a store (data.mdb); back up into a new directory");
     std::filesystem::create_directories(dir, ec);
     if (ec) throw error(ec, "backup: cannot create " + dir.string());
-    int rc = ::mdb_env_copy2(env, dir.c_str(), opt.compact ? MDB_CP_COMPACT : 0u);
+    int rc = mdb::env_copy2(env, dir.c_str(), opt.compact ? MDB_CP_COMPACT : 0u);
     if (rc != 0) {
         std::filesystem::remove(dir / "data.mdb", ec);  // a partial copy is no backup
-        throw_lmdb(rc, "backup to " + dir.string() + " failed");
+        throw_lmdb(rc, "backup to " + dir.string() + " failed (mdb_env_copy2)");
     }
 }
 

@@ -158,7 +158,7 @@ public:
                 MDB_val k, v;
                 detail::log_block b;
                 while (c.move(k, v, MDB_FIRST) && b.open(k, v) && b.last() <= upto)
-                    detail::check(::mdb_cursor_del(c.get(), 0), "mdb_cursor_del");
+                    if (int rc = detail::mdb::cursor_del(c.get(), 0)) detail::throw_on_cursor(rc, "mdb_cursor_del", c.get());
             }
             // What the log gave out stays given: numbering goes on after it, and the entries up
             // to `upto` that a straddling commit still holds are not listed.
@@ -236,7 +236,10 @@ public:
     }
 
     // Flushes to disk: what no_sync and no_meta_sync defer.
-    void sync() { detail::check(::mdb_env_sync(live()->env->get(), 1), "mdb_env_sync"); }
+    void sync() {
+        detail::environment& env = *live()->env;
+        if (int rc = detail::mdb::env_sync(env.get(), 1)) env.fail_call(rc, "mdb_env_sync");
+    }
 
     const std::filesystem::path& path() const { return live()->env->path(); }
     std::size_t map_size() const { return live()->env->map_size(); }

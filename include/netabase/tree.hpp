@@ -370,7 +370,8 @@ public:
                 throw error(errc::corrupt_value,
                             "an index entry of table '" + *table_ + "' names a row that is not there", *table_);
             if (rc != 0) [[unlikely]]
-                detail::throw_lmdb(rc, "index lookup failed", *table_);
+                detail::throw_lmdb(rc, "mdb_get of the row an index entry names failed", *table_,
+                                   index_ ? index_->name : std::string());
             ikey_ = key_;
             key_ = detail::to_span(pk);
             row_ = detail::to_span(row);
@@ -390,7 +391,7 @@ public:
         // key in the walk's direction.
         std::size_t duplicates() const {
             std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
-            detail::check(::mdb_cursor_count(cur_.get(), &n), "mdb_cursor_count");
+            if (int rc = detail::mdb::cursor_count(cur_.get(), &n)) detail::throw_on_cursor(rc, "mdb_cursor_count", cur_.get());
             return static_cast<std::size_t>(n);
         }
         void next_key() {
@@ -496,7 +497,8 @@ public:
         }
         if (resume_.empty() && !spec_.dups && !spec_.has_lo && spec_.upper == detail::upper_kind::none) {
             MDB_stat st;
-            detail::check(::mdb_stat(src_.core->live(), spec_.dbi, &st), "mdb_stat");
+            MDB_txn* t = src_.core->live();
+            if (int rc = detail::mdb::stat(t, spec_.dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, spec_.dbi);
             return static_cast<std::size_t>(st.ms_entries);
         }
         detail::scan_spec entries = spec_;  // the same walk, over the entries alone
@@ -720,13 +722,13 @@ public:
         if (info().unique) {
             int rc = detail::mdb::get(core()->live(), info().dbi, &key, &val);
             if (rc == MDB_NOTFOUND) return 0;
-            if (rc) detail::throw_lmdb(rc, "index lookup failed", table_->name, info().name);
+            if (rc) detail::throw_lmdb(rc, "mdb_get failed", table_->name, info().name);
             return 1;
         }
         return detail::with_lookup_cursor(*core(), info().dbi, [&](MDB_cursor* c) -> std::size_t {
             if (!detail::cursor_move(c, key, val, MDB_SET)) return 0;
             std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
-            detail::check(::mdb_cursor_count(c, &n), "mdb_cursor_count");
+            if (int rc = detail::mdb::cursor_count(c, &n)) detail::throw_on_cursor(rc, "mdb_cursor_count", c);
             return n;
         });
     }
@@ -745,13 +747,13 @@ public:
         MDB_val key = detail::to_val(kb.span()), pk, row;
         int rc = detail::mdb::get(t, info().dbi, &key, &pk);
         if (rc == MDB_NOTFOUND) return std::nullopt;
-        if (rc) detail::throw_lmdb(rc, "index lookup failed", table_->name, info().name);
+        if (rc) detail::throw_lmdb(rc, "mdb_get failed", table_->name, info().name);
         rc = detail::mdb::get(t, table_->dbi, &pk, &row);
         if (rc == MDB_NOTFOUND)
             throw error(errc::corrupt_value,
                         "index '" + info().name + "' names a row of table '" + table_->name + "' that is not there",
                         table_->name, info().name);
-        if (rc) detail::throw_lmdb(rc, "row lookup failed", table_->name);
+        if (rc) detail::throw_lmdb(rc, "mdb_get of the row the index entry names failed", table_->name, info().name);
         return Guard<M>(detail::to_span(pk), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }
 
@@ -773,7 +775,8 @@ public:
     // Index entries: the number of rows for a single-valued key.
     std::size_t size() const {
         MDB_stat st;
-        detail::check(::mdb_stat(core()->live(), info().dbi, &st), "mdb_stat");
+        MDB_txn* t = core()->live();
+        if (int rc = detail::mdb::stat(t, info().dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, info().dbi);
         return static_cast<std::size_t>(st.ms_entries);
     }
     bool empty() const { return size() == 0; }
@@ -846,7 +849,8 @@ public:
     // O(1): LMDB keeps the count in the database's root.
     std::size_t size() const {
         MDB_stat st;
-        detail::check(::mdb_stat(core()->live(), table_->dbi, &st), "mdb_stat");
+        MDB_txn* t = core()->live();
+        if (int rc = detail::mdb::stat(t, table_->dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, table_->dbi);
         return static_cast<std::size_t>(st.ms_entries);
     }
     bool empty() const { return size() == 0; }

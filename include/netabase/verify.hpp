@@ -93,8 +93,8 @@ inline void verify_row_key(void* ctx, std::span<const std::byte> sk, const void*
     bool present;
     if (ix.unique) {
         MDB_val owner;
-        int rc = ::mdb_get(p.txn, ix.dbi, &skv, &owner);
-        if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read index '" + ix.name + "'", *p.table);
+        int rc = mdb::get(p.txn, ix.dbi, &skv, &owner);
+        if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "verify: mdb_get of an index entry failed", *p.table, ix.name);
         present = rc == 0 && compare(to_span(owner), to_span(p.pk)) == 0;
     } else {
         cursor c(p.txn, ix.dbi);
@@ -172,8 +172,9 @@ inline void verify_describe_key(void* ctx, std::span<const std::byte>, const voi
                 continue;
             }
             MDB_val key = pk, value;
-            int rc = ::mdb_get(txn, dbi, &key, &value);
-            if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read table '" + table + "'", table);
+            int rc = mdb::get(txn, dbi, &key, &value);
+            if (rc != 0 && rc != MDB_NOTFOUND)
+                throw_lmdb(rc, "verify: mdb_get of the row an index entry names failed", table, ix.name);
             if (rc == MDB_NOTFOUND) {
                 report.problems.push_back(problem{issue::orphan_entry, table, ix.name, s.describe_pk(to_span(pk)),
                                                   describe_entry(to_span(sk)) + "; no row has this primary key"});

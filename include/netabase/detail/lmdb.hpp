@@ -191,8 +191,29 @@ public:
 
     std::size_t map_size() const {
         MDB_envinfo info;
-        check(::mdb_env_info(env_, &info), "mdb_env_info");
+        if (int rc = mdb::env_info(env_, &info)) [[unlikely]]
+            fail_call(rc, "mdb_env_info");
         return info.me_mapsize;
+    }
+
+    // An LMDB call on the environment itself failed: the error names the call and the store.
+    [[noreturn, gnu::cold, gnu::noinline]] void fail_call(int rc, const char* what) const {
+        throw_lmdb(rc, std::string(what) + " failed on the store at " + path_.string());
+    }
+
+    // The table and index (empty for a table's rows) a database handle of this environment
+    // belongs to, as errors name them: recorded when schema.hpp opens it.
+    void name_database(MDB_dbi dbi, std::string table, std::string index) {
+        std::lock_guard lock(names_mu_);
+        names_[dbi] = {std::move(table), std::move(index)};
+    }
+    [[gnu::cold]] std::pair<std::string, std::string> database_name(MDB_dbi dbi) const {
+        if (dbi == 0) return {"LMDB's freelist", {}};
+        if (dbi == 1) return {"LMDB's main database", {}};
+        std::lock_guard lock(names_mu_);
+        auto it = names_.find(dbi);
+        if (it == names_.end()) return {"database #" + std::to_string(dbi), {}};
+        return it->second;
     }
 
     // Counts a transaction in; blocks while a resize is under way, unless this thread already
@@ -231,23 +252,33 @@ public:
                 cursors = pool_[pool_size_].cursors;
             }
         }
-        int rc = txn ? ::mdb_txn_renew(txn) : mdb::txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-        if (rc != 0) [[unlikely]] {
-            cursors.close_all();
-            if (txn) ::mdb_txn_abort(txn);
-            leave();
-            if (rc == MDB_MAP_RESIZED) {
-                resize(0);
-                return begin_read(cursors);
-            }
-            if (rc == MDB_READERS_FULL) {
-                int dead = 0;
-                ::mdb_reader_check(env_, &dead);  // slots of killed processes
-                if (dead > 0) return begin_read(cursors);
-            }
-            throw_lmdb(rc, "cannot begin a read transaction");
-        }
+        int rc = txn ? mdb::txn_renew(txn) : mdb::txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+        if (rc != 0) [[unlikely]]
+            return retry_read(rc, txn, cursors);
         return txn;
+    }
+
+    // begin_read's failure: a resized map or a full reader table may pass; anything else throws.
+    [[gnu::cold, gnu::noinline]] MDB_txn* retry_read(int rc, MDB_txn* txn, cursor_cache& cursors) {
+        const char* call = txn ? "mdb_txn_renew" : "mdb_txn_begin";
+        cursors.close_all();
+        if (txn) ::mdb_txn_abort(txn);
+        leave();
+        if (rc == MDB_MAP_RESIZED) {
+            resize(0);
+            return begin_read(cursors);
+        }
+        std::string why;
+        if (rc == MDB_READERS_FULL) {
+            int dead = 0;
+            int crc = mdb::reader_check(env_, &dead);  // slots of killed processes
+            if (crc == 0 && dead > 0) return begin_read(cursors);
+            // The reader table's own failure is said, not swallowed; the error stays the full table.
+            if (crc != 0) why = "; mdb_reader_check, looking for slots of dead processes, failed too: " +
+                                std::string(::mdb_strerror(crc));
+        }
+        throw_lmdb(rc, std::string("cannot begin a read transaction on the store at ") + path_.string() + " (" +
+                           call + " failed)" + why);
     }
 
     void end_read(MDB_txn* t, cursor_cache& cursors) noexcept {
@@ -285,7 +316,7 @@ public:
                 resize(0);
                 return begin_write();
             }
-            throw_lmdb(rc, "cannot begin a write transaction");
+            throw_lmdb(rc, "cannot begin a write transaction on the store at " + path_.string() + " (mdb_txn_begin failed)");
         }
         writer_.store(std::this_thread::get_id(), std::memory_order_relaxed);
         (void)&this_thread_reaper;  // constructs it on this thread's first write
@@ -384,10 +415,12 @@ public:
             lock.unlock();
             throw_orphaned("cannot resize the map of ");
         }
-        int rc = ::mdb_env_set_mapsize(env_, new_size);
+        int rc = mdb::env_set_mapsize(env_, new_size);
         resizing_.store(false);
         cv_.notify_all();
-        if (rc != 0) throw_lmdb(rc, "cannot resize the map of " + path_.string());
+        if (rc != 0)
+            throw_lmdb(rc, "cannot resize the map of " + path_.string() + " to " + std::to_string(new_size) +
+                               " bytes (mdb_env_set_mapsize failed)");
     }
 
     struct config {
@@ -504,16 +537,20 @@ private:
     }
 
     environment(const std::filesystem::path& dir, const config& cfg) : path_(dir) {
-        check(::mdb_env_create(&env_), "mdb_env_create");
+        if (int rc = mdb::env_create(&env_))
+            throw_lmdb(rc, "cannot open store: " + dir.string() + " (mdb_env_create failed)");
         auto fail = [&](int rc, const std::string& what) {
             ::mdb_env_close(env_);
             env_ = nullptr;
             throw_lmdb(rc, what + " (" + dir.string() + ")");
         };
-        int rc = ::mdb_env_set_mapsize(env_, cfg.map_size);
-        if (rc) fail(rc, "cannot set the map size");
-        if ((rc = ::mdb_env_set_maxreaders(env_, cfg.max_readers))) fail(rc, "cannot set max readers");
-        if ((rc = ::mdb_env_set_maxdbs(env_, cfg.max_dbs))) fail(rc, "cannot set max tables");
+        int rc = mdb::env_set_mapsize(env_, cfg.map_size);
+        if (rc) fail(rc, "cannot set the map size (mdb_env_set_mapsize failed)");
+        if ((rc = mdb::env_set_maxreaders(env_, cfg.max_readers)))
+            fail(rc, "cannot set max readers (mdb_env_set_maxreaders failed)");
+        if ((rc = mdb::env_set_maxdbs(env_, cfg.max_dbs))) fail(rc, "cannot set max tables (mdb_env_set_maxdbs failed)");
+        // How an error on a cursor finds the names of its database (throw_on_database).
+        if ((rc = mdb::env_set_userctx(env_, this))) fail(rc, "cannot open store (mdb_env_set_userctx failed)");
         if (cfg.flags & MDB_RDONLY) {
             struct ::stat data {};
             bool missing = ::stat((dir / "data.mdb").c_str(), &data) != 0;
@@ -527,17 +564,19 @@ private:
                             "cannot open store read-only: " + (dir / "data.mdb").string() + " is empty");
             }
         }
-        rc = ::mdb_env_open(env_, dir.c_str(), cfg.flags | MDB_NOTLS, static_cast<mdb_mode_t>(cfg.file_mode));
+        rc = mdb::env_open(env_, dir.c_str(), cfg.flags | MDB_NOTLS, static_cast<mdb_mode_t>(cfg.file_mode));
         if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
-            fail(rc, "cannot open store: the files are not an LMDB environment this build reads");
-        if (rc) fail(rc, "cannot open store");
+            fail(rc, "cannot open store: the files are not an LMDB environment this build reads (mdb_env_open failed)");
+        if (rc) fail(rc, "cannot open store (mdb_env_open failed)");
         // A data file cut short below its last page makes LMDB die with SIGBUS on the first
         // read of a missing page: refuse it here instead.
         MDB_envinfo info;
         MDB_stat st;
         struct ::stat file {};
-        if (::mdb_env_info(env_, &info) == 0 && ::mdb_env_stat(env_, &st) == 0 &&
-            ::stat((dir / "data.mdb").c_str(), &file) == 0) {
+        // (Their failures were once skipped, and the truncation check with them.)
+        if ((rc = mdb::env_info(env_, &info))) fail(rc, "cannot open store (mdb_env_info failed)");
+        if ((rc = mdb::env_stat(env_, &st))) fail(rc, "cannot open store (mdb_env_stat failed)");
+        if (::stat((dir / "data.mdb").c_str(), &file) == 0) {
             auto needed = static_cast<std::uint64_t>(info.me_last_pgno + 1) * st.ms_psize;
             if (static_cast<std::uint64_t>(file.st_size) < needed) {
                 ::mdb_env_close(env_);
@@ -550,9 +589,10 @@ private:
         read_only_ = (cfg.flags & MDB_RDONLY) != 0;
         checksum_ = cfg.checksum;
         max_key_ = static_cast<std::size_t>(::mdb_env_get_maxkeysize(env_));
-        schema_changes_.open(dir, read_only_, cfg.file_mode);
         int dead = 0;
-        ::mdb_reader_check(env_, &dead);  // slots left by killed processes
+        // Slots left by killed processes. A failure was once ignored: the lock file is unusable.
+        if ((rc = mdb::reader_check(env_, &dead))) fail(rc, "cannot open store (mdb_reader_check failed)");
+        schema_changes_.open(dir, read_only_, cfg.file_mode);
     }
 
     MDB_env* env_ = nullptr;
@@ -586,6 +626,8 @@ private:
     std::array<pooled_reader, pool_limit> pool_{};
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
+    mutable std::mutex names_mu_;  // names_ (written at open, read by errors on any thread)
+    std::map<MDB_dbi, std::pair<std::string, std::string>> names_;
     std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
     std::mutex orphan_mu_;               // orphan_ and writer_exited_
     orphan orphan_;
@@ -594,12 +636,59 @@ private:
 
 inline orphan_reaper::~orphan_reaper() { environment::on_thread_exit(); }
 
+// An LMDB call on database dbi in txn failed: the error names the call, the table and the index.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_on_database(int rc, std::string_view what, MDB_txn* txn,
+                                                                     MDB_dbi dbi) {
+    void* ctx = txn ? ::mdb_env_get_userctx(::mdb_txn_env(txn)) : nullptr;
+    auto [table, index] = ctx ? static_cast<const environment*>(ctx)->database_name(dbi)
+                              : std::pair<std::string, std::string>{"database #" + std::to_string(dbi), {}};
+    throw_lmdb(rc, std::string(what) + " failed", table, index);
+}
+
+// An LMDB call on an environment failed: the error names its store (found through its context).
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_on_env(int rc, const char* what, MDB_env* env) {
+    if (void* ctx = ::mdb_env_get_userctx(env)) static_cast<const environment*>(ctx)->fail_call(rc, what);
+    throw_lmdb(rc, std::string(what) + " failed");
+}
+
+[[gnu::cold]] inline const char* cursor_op_name(MDB_cursor_op op) noexcept {
+    switch (op) {
+        case MDB_FIRST: return "MDB_FIRST";
+        case MDB_FIRST_DUP: return "MDB_FIRST_DUP";
+        case MDB_GET_BOTH: return "MDB_GET_BOTH";
+        case MDB_GET_BOTH_RANGE: return "MDB_GET_BOTH_RANGE";
+        case MDB_GET_CURRENT: return "MDB_GET_CURRENT";
+        case MDB_GET_MULTIPLE: return "MDB_GET_MULTIPLE";
+        case MDB_LAST: return "MDB_LAST";
+        case MDB_LAST_DUP: return "MDB_LAST_DUP";
+        case MDB_NEXT: return "MDB_NEXT";
+        case MDB_NEXT_DUP: return "MDB_NEXT_DUP";
+        case MDB_NEXT_MULTIPLE: return "MDB_NEXT_MULTIPLE";
+        case MDB_NEXT_NODUP: return "MDB_NEXT_NODUP";
+        case MDB_PREV: return "MDB_PREV";
+        case MDB_PREV_DUP: return "MDB_PREV_DUP";
+        case MDB_PREV_NODUP: return "MDB_PREV_NODUP";
+        case MDB_SET: return "MDB_SET";
+        case MDB_SET_KEY: return "MDB_SET_KEY";
+        case MDB_SET_RANGE: return "MDB_SET_RANGE";
+        default: return "?";
+    }
+}
+
+// A cursor call failed: named with the cursor's database (the cursor is still open).
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_on_cursor(int rc, std::string_view what, MDB_cursor* c) {
+    throw_on_database(rc, what, ::mdb_cursor_txn(c), ::mdb_cursor_dbi(c));
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_cursor_move(int rc, MDB_cursor* c, MDB_cursor_op op) {
+    throw_on_cursor(rc, std::string("mdb_cursor_get(") + cursor_op_name(op) + ")", c);
+}
+
 // Moves c; false at the end, throws on any other failure.
 [[gnu::always_inline]] inline bool cursor_move(MDB_cursor* c, MDB_val& k, MDB_val& v, MDB_cursor_op op) {
     int rc = mdb::cursor_get(c, &k, &v, op);
     if (rc == MDB_NOTFOUND) return false;
     if (rc != 0) [[unlikely]]
-        throw_lmdb(rc, "cursor move failed");
+        throw_cursor_move(rc, c, op);
     return true;
 }
 
@@ -607,7 +696,9 @@ inline orphan_reaper::~orphan_reaper() { environment::on_thread_exit(); }
 class cursor {
 public:
     cursor() = default;
-    cursor(MDB_txn* txn, MDB_dbi dbi) { check(mdb::cursor_open(txn, dbi, &c_), "mdb_cursor_open"); }
+    cursor(MDB_txn* txn, MDB_dbi dbi) {
+        if (int rc = mdb::cursor_open(txn, dbi, &c_)) throw_on_database(rc, "mdb_cursor_open", txn, dbi);
+    }
     cursor(const cursor&) = delete;
     cursor& operator=(const cursor&) = delete;
     cursor(cursor&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}

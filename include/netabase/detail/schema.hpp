@@ -387,20 +387,20 @@ private:
     MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
     int rc = mdb::get(txn, meta, &k, &v);
     if (rc == MDB_NOTFOUND) return std::nullopt;
-    if (rc != 0) throw_lmdb(rc, "cannot read the metadata", table);
+    if (rc != 0) throw_lmdb(rc, "cannot read the metadata (mdb_get failed)", table);
     return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
 [[gnu::cold]] inline void meta_put(MDB_txn* txn, MDB_dbi meta, const std::string& key, const std::string& value,
                                    const std::string& table) {
     MDB_val k{key.size(), const_cast<char*>(key.data())}, v{value.size(), const_cast<char*>(value.data())};
-    if (int rc = mdb::put(txn, meta, &k, &v, 0)) throw_lmdb(rc, "cannot write the metadata", table);
+    if (int rc = mdb::put(txn, meta, &k, &v, 0)) throw_lmdb(rc, "cannot write the metadata (mdb_put failed)", table);
 }
 
 [[gnu::cold]] inline void meta_erase(MDB_txn* txn, MDB_dbi meta, const std::string& key, const std::string& table) {
     MDB_val k{key.size(), const_cast<char*>(key.data())};
     int rc = mdb::del(txn, meta, &k, nullptr);
-    if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot write the metadata", table);
+    if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot write the metadata (mdb_del failed)", table);
 }
 
 inline const std::string generation_key = "generation";
@@ -409,7 +409,7 @@ inline const std::string generation_key = "generation";
     MDB_val k{generation_key.size(), const_cast<char*>(generation_key.data())}, v;
     int rc = mdb::get(txn, meta, &k, &v);
     if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size != 8)) return 0;
-    if (rc != 0) throw_lmdb(rc, "cannot read the metadata");
+    if (rc != 0) throw_lmdb(rc, "cannot read the metadata's generation (mdb_get failed)", meta_name);
     return load_le<std::uint64_t>(static_cast<const std::byte*>(v.mv_data));
 }
 
@@ -425,7 +425,8 @@ public:
         std::byte bytes[8];
         store_le<std::uint64_t>(bytes, meta_generation(txn, meta) + 1);
         MDB_val k{generation_key.size(), const_cast<char*>(generation_key.data())}, v{8, bytes};
-        if (int rc = mdb::put(txn, meta, &k, &v, 0)) throw_lmdb(rc, "cannot write the metadata");
+        if (int rc = mdb::put(txn, meta, &k, &v, 0))
+            throw_lmdb(rc, "cannot write the metadata's generation (mdb_put failed)", meta_name);
     }
     bool marked() const noexcept { return marked_; }
     // After the commit or abort: the counter's new even value, or schema_counter::none.
@@ -445,7 +446,7 @@ private:
                                           bool create, const std::string& table, bool may_be_missing = false) {
     MDB_dbi dbi = 0;
     unsigned flags = (create ? MDB_CREATE : 0u) | (dupsort ? MDB_DUPSORT : 0u);
-    int rc = ::mdb_dbi_open(txn, name.c_str(), flags, &dbi);
+    int rc = mdb::dbi_open(txn, name.c_str(), flags, &dbi);
     if (rc == MDB_NOTFOUND && may_be_missing) return 0;
     if (rc == MDB_NOTFOUND)
         throw error(errc::not_found,
@@ -453,9 +454,17 @@ private:
                         " (opened read-only); open the store read-write once to create it",
                     table);
     if (rc == MDB_INCOMPATIBLE)
-        throw error(errc::schema_mismatch, "database '" + name + "' exists with other flags (unique vs non-unique index?)",
+        throw error(errc::schema_mismatch,
+                    "database '" + name + "' exists with other flags (unique vs non-unique index?; mdb_dbi_open: "
+                    "MDB_INCOMPATIBLE)",
                     table);
-    if (rc) throw_lmdb(rc, "cannot open database '" + name + "'", table);
+    if (rc) throw_lmdb(rc, "cannot open database '" + name + "' (mdb_dbi_open failed)", table);
+    // For errors on it: "<db>/<id>" is index "<table>/<id>"; the metadata and log are themselves.
+    const std::size_t slash = name.find('/');
+    if (name.starts_with(meta_name))
+        env.name_database(dbi, name, {});
+    else
+        env.name_database(dbi, table, slash == std::string::npos ? std::string() : table + name.substr(slash));
     return dbi;
 }
 
@@ -463,7 +472,7 @@ private:
 [[gnu::cold]] inline void drop_database(environment& env, MDB_txn* txn, const std::string& name,
                                         const std::string& table) {
     if (MDB_dbi d = open_named_db(env, txn, name, false, false, table, true))
-        if (int rc = mdb::drop(txn, d, 1)) throw_lmdb(rc, "cannot drop " + name, table);
+        if (int rc = mdb::drop(txn, d, 1)) throw_lmdb(rc, "cannot drop " + name + " (mdb_drop failed)", table);
 }
 
 // Puts the entries of new or rebuilt indexes.
@@ -489,12 +498,15 @@ struct index_filler {
         int rc = mdb::put(e.txn, e.dbi, &skv, &pk, e.unique ? MDB_NOOVERWRITE : 0u);
         if (rc == MDB_KEYEXIST) {
             MDB_val owner;  // a multi-key row may list one key twice
-            if (mdb::get(e.txn, e.dbi, &skv, &owner) == 0 && compare(to_span(owner), to_span(e.pk)) == 0) return;
+            int grc = mdb::get(e.txn, e.dbi, &skv, &owner);
+            // A failed read was once reported as a unique violation.
+            if (grc != 0) throw_lmdb(grc, "cannot build index " + *e.index + " (mdb_get failed)", *e.table, *e.index);
+            if (compare(to_span(owner), to_span(e.pk)) == 0) return;
             throw error(errc::unique_violation,
                         "cannot build unique index '" + *e.index + "': two rows share key " + describe(value),
                         *e.table, *e.index);
         }
-        if (rc) throw_lmdb(rc, "cannot build index " + *e.index, *e.table, *e.index);
+        if (rc) throw_lmdb(rc, "cannot build index " + *e.index + " (mdb_put failed)", *e.table, *e.index);
         e.bytes += key.size() + e.pk.mv_size;
     }
 };
@@ -505,7 +517,8 @@ struct index_filler {
                                                       const index_state* indexes,
                                                       const std::vector<std::size_t>& which) {
     for (std::size_t i : which)
-        if (int rc = mdb::drop(txn, indexes[i].dbi, 0)) throw_lmdb(rc, "cannot clear index", table);
+        if (int rc = mdb::drop(txn, indexes[i].dbi, 0))
+            throw_lmdb(rc, "cannot clear index (mdb_drop failed)", table, indexes[i].name);
     cursor c(txn, dbi);
     MDB_val k, v;
     erased_row row(s);
@@ -857,7 +870,11 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
         MDB_txn* txn = nullptr;
         if (int rc = mdb::txn_begin(env.get(), nullptr, MDB_RDONLY, &txn)) {
             env.leave();
-            throw_lmdb(rc, "cannot begin the opening transaction");
+            if (rc == MDB_MAP_RESIZED) {  // another process grew the map: adopt it, as begin_read does (it failed the open)
+                env.resize(0);
+                return open_tables(st);
+            }
+            throw_lmdb(rc, "cannot begin the opening transaction on " + env.path().string() + " (mdb_txn_begin failed)");
         }
         try {
             schema_opener opener(env, txn, st.schema);
@@ -872,7 +889,7 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
         }
         int rc = mdb::txn_commit(txn);  // a read-only commit keeps the opened handles
         env.leave();
-        check(rc, "cannot finish the opening transaction");
+        if (rc) throw_lmdb(rc, "cannot finish the opening transaction on " + env.path().string() + " (mdb_txn_commit failed)");
         return {};
     }
     write_scope txn(env);
@@ -896,7 +913,7 @@ std::unique_ptr<upgrade_plan> open_tables(store_state<Def>& st) {
     int rc = txn.commit();
     std::uint64_t ended = opener.done();
     if (rc == 0 && ended != schema_counter::none) counter = ended;
-    check(rc, "cannot commit the opening transaction");
+    if (rc) throw_lmdb(rc, "cannot commit the opening transaction on " + env.path().string() + " (mdb_txn_commit failed)");
     st.schema.seen.store(counter);
     return {};
 }

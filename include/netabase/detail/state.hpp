@@ -100,11 +100,14 @@ struct txn_core {
 
     // Binds a cached read cursor to t; a cursor that cannot be renewed is closed and dropped.
     static void renew(cursor_cache::entry& e, MDB_txn* t) {
-        if (int rc = ::mdb_cursor_renew(t, e.cursor)) [[unlikely]] {
-            ::mdb_cursor_close(std::exchange(e.cursor, nullptr));
-            throw_lmdb(rc, "mdb_cursor_renew");
-        }
+        if (int rc = mdb::cursor_renew(t, e.cursor)) [[unlikely]]
+            fail_renew(rc, e, t);
         e.ready = true;
+    }
+
+    [[noreturn, gnu::cold, gnu::noinline]] static void fail_renew(int rc, cursor_cache::entry& e, MDB_txn* t) {
+        ::mdb_cursor_close(std::exchange(e.cursor, nullptr));
+        throw_on_database(rc, "mdb_cursor_renew", t, e.dbi);
     }
 
     // A cursor on dbi from the cache, or a new one.
@@ -115,7 +118,8 @@ struct txn_core {
             return std::exchange(e->cursor, nullptr);
         }
         MDB_cursor* c = nullptr;
-        check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+        if (int rc = mdb::cursor_open(t, dbi, &c)) [[unlikely]]
+            throw_on_database(rc, "mdb_cursor_open", t, dbi);
         return c;
     }
 
@@ -132,7 +136,8 @@ struct txn_core {
         for (auto& e : cursors.entries) {
             if (e.cursor) continue;
             MDB_cursor* c = nullptr;
-            check(mdb::cursor_open(t, dbi, &c), "mdb_cursor_open");
+            if (int rc = mdb::cursor_open(t, dbi, &c)) [[unlikely]]
+                throw_on_database(rc, "mdb_cursor_open", t, dbi);
             e = cursor_cache::entry{dbi, c, true};
             return c;
         }
