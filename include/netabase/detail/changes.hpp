@@ -275,7 +275,7 @@ inline std::uint64_t log_trimmed(MDB_txn* txn, MDB_dbi meta) {
     MDB_val mk{log_trimmed_key.size(), const_cast<char*>(log_trimmed_key.data())}, mv;
     int rc = mdb::get(txn, meta, &mk, &mv);
     if (rc == 0 && mv.mv_size == 8) return load_le<std::uint64_t>(static_cast<const std::byte*>(mv.mv_data));
-    if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "cannot read the change log's metadata");
+    if (rc != 0 && rc != MDB_NOTFOUND) throw_lmdb(rc, "mdb_get failed: cannot read the change log's metadata");
     return 0;
 }
 
@@ -317,7 +317,7 @@ inline void append_to_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, change_batch&
     sequence_key(b.first, key);
     MDB_val k{8, key}, v{value.size(), value.data()};
     if (int rc = mdb::put(txn, log, &k, &v, MDB_APPEND))
-        throw_lmdb(rc, "cannot append to the change log", *b.records.front().table);
+        throw_lmdb(rc, "mdb_put failed: cannot append to the change log", *b.records.front().table);
     b.txnid = id;
 }
 
