@@ -332,23 +332,32 @@ private:
             // Past them a field starts where the one before it ends. Ends are learnt as fields are
             // read, or by one walk over the fields before it not read yet; a field whose end is
             // known too was checked when that was learnt, and reads in two loads.
+            // (The last field's end is never learnt: nothing starts there.)
             if constexpr (I == P) {
-                if (known_ == 0) [[unlikely]]
-                    return read_checked<I>(fixed_start());
+                if constexpr (I + 1 < N)
+                    if (known_ != 0) return read_known<I>();
+                return read_checked<I>(fixed_start());
             } else {
                 if (known_ < I - P) [[unlikely]]
                     walk_to<I>();
-                if (known_ == I - P) [[unlikely]]
-                    return read_checked<I>(start_of<I - P>());
+                if constexpr (I + 1 < N)
+                    if (known_ > I - P) return read_known<I>();
+                return read_checked<I>(start_of<I - P>());
             }
-            const std::byte* at = start_of<I - P>();
-            const std::byte* end = bytes_.data() + ends_at_[I - P];
-            if constexpr (detail::kind_v<T> == detail::kind::string) {
-                return std::string_view(reinterpret_cast<const char*>(at) + 4, static_cast<std::size_t>(end - at - 4));
-            } else {
-                reader r(at, end);
-                return stamped(detail::read_borrowed<T>(r));
-            }
+        }
+    }
+
+    // Field I (>= P), whose start and end are known (and were checked when they were learnt).
+    template <std::size_t I>
+    detail::borrowed_t<boost::pfr::tuple_element_t<I, M>> read_known() const {
+        using T = boost::pfr::tuple_element_t<I, M>;
+        const std::byte* at = start_of<I - P>();
+        const std::byte* end = bytes_.data() + ends_at_[I - P];
+        if constexpr (detail::kind_v<T> == detail::kind::string) {
+            return std::string_view(reinterpret_cast<const char*>(at) + 4, static_cast<std::size_t>(end - at - 4));
+        } else {
+            reader r(at, end);
+            return stamped(detail::read_borrowed<T>(r));
         }
     }
 
@@ -386,7 +395,8 @@ private:
     // Field I was read up to `next`: its end, if it is the next one not known.
     template <std::size_t I>
     void learn(const std::byte* next) const noexcept {
-        if (known_ == I - P) ends_at_[known_++] = static_cast<std::uint32_t>(next - bytes_.data());
+        if constexpr (I + 1 < N)
+            if (known_ == I - P) ends_at_[known_++] = static_cast<std::uint32_t>(next - bytes_.data());
     }
 
     // A string's checked length prefix at `at` (inside the bytes; its 4 bytes not yet checked).
