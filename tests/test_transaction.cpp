@@ -371,7 +371,8 @@ TEST_CASE("transaction: a second writer on another thread waits for the first", 
 
     // The first writer goes on writing meanwhile, and the second still waits.
     first.open_tree<Row>().put(Row{3, "first again"});
-    CHECK(netabase_test::blocked_on_futex_in(::getpid(), second_tid.load(), lock_file, &state));
+    CHECK(netabase_test::wait_until_blocked_on_futex_in(
+        ::getpid(), second_tid.load(), lock_file, [&] { return second_began.load(); }, &state));
     CHECK_FALSE(second_began.load());
     first.commit();
     second.join();
