@@ -1,14 +1,21 @@
 // Shared test helpers: real directories on disk, removed afterwards.
 #pragma once
 
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -67,5 +74,77 @@ private:
     bool done_ = false;
     std::thread thread_;
 };
+
+// ---- proof that a thread is blocked on a lock --------------------------------------------
+//
+// A test that claims "X waits for Y" must see X waiting, not infer it from elapsed time. Linux
+// shows, in /proc/<pid>/task/<tid>/syscall, the system call a thread that is not running is
+// stopped in, with its arguments. A thread in futex() whose first argument (the futex word) lies
+// inside a given object or file mapping is blocked on a lock or condition variable of that
+// object: glibc enters futex() only after its atomic fast path failed, so the lock is taken
+// and the thread cannot get past it until its holder lets go.
+
+// The calling thread's kernel id (what /proc/self/task/ lists).
+inline pid_t this_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+struct address_range {
+    std::uintptr_t lo = 0, hi = 0;
+    bool contains(std::uintptr_t a) const { return a >= lo && a < hi; }
+    bool empty() const { return lo >= hi; }
+};
+
+// Where `file` is mapped in process pid (the union of its mappings), or an empty range.
+inline address_range mapping_of(pid_t pid, const std::filesystem::path& file) {
+    std::error_code ec;
+    const std::string want = std::filesystem::canonical(file, ec).string();
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    address_range r;
+    std::string line;
+    while (std::getline(maps, line)) {
+        auto slash = line.find('/');
+        if (slash == std::string::npos || ec || line.substr(slash) != want) continue;
+        std::uintptr_t lo = 0, hi = 0;
+        char dash = 0;
+        std::istringstream in(line);
+        in >> std::hex >> lo >> dash >> hi;
+        if (r.empty() || lo < r.lo) r.lo = lo;
+        if (hi > r.hi) r.hi = hi;
+    }
+    return r;
+}
+
+// The first line of /proc/<pid>/task/<tid>/syscall: "running", or "<nr> <arg0> ... <sp> <pc>".
+inline std::string syscall_line(pid_t pid, pid_t tid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall");
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// Whether thread tid of process pid is stopped in futex() on a word inside r.
+inline bool blocked_on_futex_in(pid_t pid, pid_t tid, address_range r, std::string* seen = nullptr) {
+    std::string line = syscall_line(pid, tid);
+    if (seen) *seen = line;
+    std::istringstream in(line);
+    long nr = -1;
+    std::uintptr_t arg0 = 0;
+    if (!(in >> nr)) return false;  // "running", or the thread is gone
+    if (nr != SYS_futex) return false;
+    in >> std::hex >> arg0;
+    return r.contains(arg0);
+}
+
+// Waits until blocked_on_futex_in() holds; false as soon as `give_up()` returns true (the
+// thread got past the point where it should wait: the claim under test is false). It polls:
+// what it concludes comes from the state it reads, never from how long it waited.
+template <class GiveUp>
+bool wait_until_blocked_on_futex_in(pid_t pid, pid_t tid, address_range r, GiveUp&& give_up,
+                                    std::string* seen = nullptr) {
+    for (;;) {
+        if (blocked_on_futex_in(pid, tid, r, seen)) return true;
+        if (give_up()) return false;
+        ::sched_yield();
+    }
+}
 
 }  // namespace netabase_test

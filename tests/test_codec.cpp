@@ -716,9 +716,9 @@ TEST_CASE("codec: a string length far beyond the input is corrupt_value", "[code
     CHECK(corrupt_failure<Small>(s).empty());
 }
 
-TEST_CASE("codec: huge element counts throw before anything is allocated", "[codec][corrupt]") {
-    const auto start = std::chrono::steady_clock::now();
-
+// That nothing is allocated before the count is checked is counted in tests/alloc/alloc_test.cpp
+// ("alloc: huge element counts throw before anything is allocated"): here, every type's error.
+TEST_CASE("codec: huge element counts throw corrupt_value", "[codec][corrupt]") {
     auto b = bytes_of({0x01});
     append_u32(b, 0x7fffffffu);
     b.insert(b.end(), 10, std::byte{0x11});
@@ -753,9 +753,6 @@ TEST_CASE("codec: huge element counts throw before anything is allocated", "[cod
     append_u32(nested, 0x7fffffffu);
     nested.insert(nested.end(), 10, std::byte{0x22});
     CHECK(corrupt_failure<std::vector<std::vector<std::uint64_t>>>(nested).empty());
-
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    CHECK(elapsed < std::chrono::seconds{2});
 }
 
 TEST_CASE("codec: random byte flips either decode or throw netabase::error", "[codec][corrupt]") {

@@ -93,16 +93,24 @@ std::uint64_t gen_of(netabase::ReadTransaction<S>& txn) {
     return g ? g->value().gen : 0;
 }
 
-// Checks one snapshot; returns what is wrong (empty when all holds). `last_gen` is the newest
-// commit number this reader saw before: snapshots never go back in time.
-std::string check_snapshot(netabase::ReadTransaction<S>& txn, std::uint64_t& last_gen) {
+// Checks one snapshot; returns what is wrong (empty when all holds) and sets `gen` to the
+// commit number it holds. `floor` is the number of a commit that had returned before this read
+// transaction began: the snapshot holds that commit or a later one. (Not checked: that a
+// reader's snapshots never go back in time. LMDB 0.9 does not promise it: mdb_txn_renew0
+// publishes the txnid it read, then takes the meta page me_metas[txnid & 1], which two
+// commits in between can have overwritten with a newer one, so a read can see commit t+2
+// and the next one, begun before t+2 was published, commit t+1. A read begun after commit
+// C returned always sees C or later: C was published before its commit returned.)
+std::string check_snapshot(netabase::ReadTransaction<S>& txn, std::uint64_t floor, std::uint64_t& gen_out) {
     std::string err;
     auto fail = [&](const std::string& what) {
         if (err.size() < 2000) err += what + "\n";
     };
     const std::uint64_t gen = gen_of(txn);
-    if (gen < last_gen) fail("commit number went back from " + std::to_string(last_gen) + " to " + std::to_string(gen));
-    last_gen = gen;
+    gen_out = gen;
+    if (gen < floor)
+        fail("the snapshot holds commit " + std::to_string(gen) + ", older than commit " + std::to_string(floor) +
+             ", which had returned before this read transaction began");
 
     auto tree = txn.open_tree<Pair>();
     const std::size_t n = tree.size();
@@ -209,19 +217,25 @@ TEST_CASE("threads: reader threads see whole commits while a writer thread commi
         errors.push_back(e);
     };
     std::vector<std::uint64_t> snapshots(readers), newest(readers);
+    std::atomic<std::uint64_t> committed{0};  // the last commit number whose commit returned
 
     std::vector<std::thread> threads;
     for (int r = 0; r < readers; ++r) {
         threads.emplace_back([&, r] {
             try {
-                std::uint64_t last = 0, count = 0;
-                while (!done.load(std::memory_order_acquire)) {
+                std::uint64_t count = 0, gen = 0;
+                for (;;) {
+                    // Read before the snapshot: once the writer is done, this round's snapshot
+                    // began after its last commit returned, so it must hold that commit.
+                    const bool last_round = done.load(std::memory_order_acquire);
+                    const std::uint64_t floor = committed.load(std::memory_order_acquire);
                     std::string e;
                     if (r % 2 == 0) {
                         auto txn = store.begin_read();
-                        e = check_snapshot(txn, last);
+                        e = check_snapshot(txn, floor, gen);
                     } else {
-                        e = store.read([&](netabase::ReadTransaction<S>& txn) { return check_snapshot(txn, last); });
+                        e = store.read(
+                            [&](netabase::ReadTransaction<S>& txn) { return check_snapshot(txn, floor, gen); });
                     }
                     if (!e.empty()) report("reader " + std::to_string(r) + ": " + e);
                     if (r == 0 && count % 16 == 0) {
@@ -229,9 +243,10 @@ TEST_CASE("threads: reader threads see whole commits while a writer thread commi
                         if (!v.ok()) report("verify: " + v.to_string());
                     }
                     ++count;
+                    if (last_round) break;
                 }
                 snapshots[static_cast<std::size_t>(r)] = count;
-                newest[static_cast<std::size_t>(r)] = last;
+                newest[static_cast<std::size_t>(r)] = gen;
             } catch (const std::exception& e) {
                 report(std::string("reader threw: ") + e.what());
             }
@@ -256,6 +271,7 @@ TEST_CASE("threads: reader threads see whole commits while a writer thread commi
                     write_step(txn, rng, g);
                     txn.commit();
                 }
+                committed.store(g, std::memory_order_release);
             }
         } catch (const std::exception& e) {
             report(std::string("writer threw: ") + e.what());
@@ -270,11 +286,13 @@ TEST_CASE("threads: reader threads see whole commits while a writer thread commi
     for (int r = 0; r < readers; ++r) {
         INFO("reader " << r << " took " << snapshots[static_cast<std::size_t>(r)] << " snapshots");
         CHECK(snapshots[static_cast<std::size_t>(r)] > 0);
+        // Its last snapshot began after the writer's last commit returned.
+        CHECK(newest[static_cast<std::size_t>(r)] == commits);
     }
     std::uint64_t last = 0;
     auto txn = store.begin_read();
     CHECK(gen_of(txn) == commits);
-    REQUIRE(check_snapshot(txn, last).empty());
+    REQUIRE(check_snapshot(txn, commits, last).empty());
     REQUIRE(store.verify().ok());
     std::cout << "concurrency_test: " << readers << " reader threads took";
     for (auto s : snapshots) std::cout << " " << s;
@@ -323,15 +341,17 @@ TEST_CASE("threads: writer threads take turns and every commit lands", "[threads
 
 // ---- processes ---------------------------------------------------------------------------
 
-[[noreturn]] void writer_process(const std::filesystem::path& dir, std::uint64_t seed) {
+// Commits until SIGKILLed; writes one byte to committed_fd once its first commit returned.
+[[noreturn]] void writer_process(const std::filesystem::path& dir, std::uint64_t seed, int committed_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     try {
         Store store{dir, netabase::options{.durability = netabase::durability::no_sync}};
         std::uint64_t gen = store.read([](netabase::ReadTransaction<S>& txn) { return gen_of(txn); });
         std::mt19937_64 rng(seed ^ gen);
-        for (;;) {
+        for (bool first = true;; first = false) {
             ++gen;
             store.write([&](netabase::WriteTransaction<S>& txn) { write_step(txn, rng, gen); });
+            if (first && ::write(committed_fd, "c", 1) != 1) ::_exit(5);
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "writer process: %s\n", e.what());
@@ -345,30 +365,34 @@ struct reader_result {
     std::uint64_t last_gen = 0;
 };
 
-[[noreturn]] void reader_process(const std::filesystem::path& dir, int stop_fd, int result_fd) {
+// Checks snapshots until the parent closes stop_fd, then one more (begun after the close);
+// writes one byte to started_fd after its first snapshot.
+[[noreturn]] void reader_process(const std::filesystem::path& dir, int stop_fd, int started_fd, int result_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     try {
         Store store{dir};
         reader_result res;
-        std::uint64_t last = 0;
-        bool first = true;
-        for (;;) {
+        for (bool first = true;; first = false) {
+            pollfd p{stop_fd, POLLIN, 0};
+            const bool stopping = ::poll(&p, 1, 0) > 0;  // the parent closed its end
             std::string e;
+            std::uint64_t gen = 0;
             {
                 auto txn = store.begin_read();
-                e = check_snapshot(txn, last);
+                e = check_snapshot(txn, 0, gen);
             }
             if (!e.empty()) {
                 std::fprintf(stderr, "reader process %d, snapshot %llu: %s\n", static_cast<int>(::getpid()),
                              static_cast<unsigned long long>(res.snapshots), e.c_str());
                 ::_exit(1);
             }
-            if (first) res.first_gen = last;
-            first = false;
-            res.last_gen = last;
+            if (first) {
+                res.first_gen = gen;
+                if (::write(started_fd, "s", 1) != 1) ::_exit(4);
+            }
+            res.last_gen = gen;
             ++res.snapshots;
-            pollfd p{stop_fd, POLLIN, 0};
-            if (::poll(&p, 1, 0) > 0) break;  // the parent closed its end
+            if (stopping) break;
         }
         auto v = store.verify();
         if (!v.ok()) {
@@ -391,10 +415,14 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         seed_accounts(store);
     }  // closed before any fork: a child must open the environment itself
 
+    // A writer that failed before its first commit would leave the read below waiting.
+    netabase_test::watchdog guard(std::chrono::seconds(90), "the reader and writer processes");
     constexpr int readers = 2;
-    int stop[2], results[2];
+    int stop[2], results[2], started[2], committed[2];
     REQUIRE(::pipe(stop) == 0);
     REQUIRE(::pipe(results) == 0);
+    REQUIRE(::pipe(started) == 0);
+    REQUIRE(::pipe(committed) == 0);
     std::vector<pid_t> reader_pids;
     for (int r = 0; r < readers; ++r) {
         pid_t pid = ::fork();
@@ -402,19 +430,34 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         if (pid == 0) {
             ::close(stop[1]);
             ::close(results[0]);
-            reader_process(dir.path(), stop[0], results[1]);
+            ::close(started[0]);
+            ::close(committed[0]);
+            ::close(committed[1]);
+            reader_process(dir.path(), stop[0], started[1], results[1]);
         }
         reader_pids.push_back(pid);
     }
     ::close(stop[0]);
     ::close(results[1]);
+    ::close(started[1]);
+    // Every reader has its first snapshot (commit 0: no writer has run yet) before the first
+    // writer starts.
+    for (int r = 0; r < readers; ++r) {
+        char c = 0;
+        REQUIRE(::read(started[0], &c, 1) == 1);
+    }
+    ::close(started[0]);
 
     std::mt19937_64 rng(std::random_device{}());
     constexpr int kills = 40;
     for (int k = 0; k < kills; ++k) {
         pid_t pid = ::fork();
         REQUIRE(pid >= 0);
-        if (pid == 0) writer_process(dir.path(), rng());
+        if (pid == 0) writer_process(dir.path(), rng(), committed[1]);
+        char c = 0;
+        REQUIRE(::read(committed[0], &c, 1) == 1);  // its first commit returned
+        // Then killed at a random point of its later commits (nothing depends on this pause:
+        // it only spreads the kill points).
         ::usleep(static_cast<useconds_t>(rng() % 40000));
         ::kill(pid, SIGKILL);
         int status = 0;
@@ -423,9 +466,11 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         REQUIRE(WIFSIGNALED(status));
         REQUIRE(WTERMSIG(status) == SIGKILL);
     }
-    ::close(stop[1]);  // readers stop after their current snapshot
+    ::close(committed[0]);
+    ::close(committed[1]);
+    ::close(stop[1]);  // readers take one more snapshot, begun after every writer was reaped
 
-    std::uint64_t snapshots = 0, progress = 0;
+    std::uint64_t snapshots = 0;
     for (pid_t pid : reader_pids) {
         int status = 0;
         REQUIRE(::waitpid(pid, &status, 0) == pid);
@@ -438,18 +483,20 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
     while (::read(results[0], &res, sizeof res) == static_cast<ssize_t>(sizeof res)) {
         ++got;
         snapshots += res.snapshots;
-        progress += res.last_gen - res.first_gen;
-        CHECK(res.snapshots > 0);
+        CHECK(res.snapshots > 1);
+        CHECK(res.first_gen == 0);  // taken before any writer ran
+        // Each of the `kills` writers committed at least once (one more commit number each)
+        // before it was killed, and the last snapshot began after all of them.
+        CHECK(res.last_gen >= static_cast<std::uint64_t>(kills));
     }
     ::close(results[0]);
     REQUIRE(got == readers);
-    CHECK(progress > 0);  // the readers saw commits land
 
     Store store{dir.path()};
     std::uint64_t last = 0;
     {
         auto txn = store.begin_read();
-        REQUIRE(check_snapshot(txn, last).empty());
+        REQUIRE(check_snapshot(txn, kills, last).empty());
     }
     auto v = store.verify();
     INFO(v.to_string());

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string_view>
 #include <vector>
 
@@ -38,6 +39,16 @@ std::vector<vector_case> known_answers() {
     return out;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// The tests of the instruction path need a CPU that has it: without, they fail and say so
+// (every x86-64 CPU since 2008 has SSE4.2).
+bool has_sse42() {
+    const bool yes = __builtin_cpu_supports("sse4.2");
+    if (!yes) UNSCOPED_INFO("this CPU has no SSE4.2: the crc32 instruction path cannot be tested here");
+    return yes;
+}
+#endif
+
 }  // namespace
 
 TEST_CASE("crc32c: the table code gives the published check values", "[codec][crc32c]") {
@@ -52,8 +63,8 @@ TEST_CASE("crc32c: the SSE4.2 path and the dispatching function give them too", 
         INFO(c.name);
         CHECK(netabase::detail::crc32c(c.bytes.data(), c.bytes.size()) == c.crc);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        if (__builtin_cpu_supports("sse4.2"))
-            CHECK(~netabase::detail::crc32c_sse42(c.bytes.data(), c.bytes.size(), ~0u) == c.crc);
+        REQUIRE(has_sse42());
+        CHECK(~netabase::detail::crc32c_sse42(c.bytes.data(), c.bytes.size(), ~0u) == c.crc);
 #endif
     }
     // Every split of a longer input (the 8-byte loop and the byte tail) agrees with the table.
@@ -83,3 +94,44 @@ TEST_CASE("crc32c: a checksummed value ends in the known CRC of its bytes", "[co
     std::uint32_t stored = netabase::detail::load_le<std::uint32_t>(b.data() + body.size());
     CHECK(stored == ~netabase::detail::crc32c_portable(body.data(), body.size(), ~0u));
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// The two paths on random bytes of random lengths (0 to 3000: the 8-byte loop, the byte tail,
+// and both) at every alignment of the start (0 to 15 bytes into a buffer), from random
+// starting values, and continued across a random split, as a caller feeding pieces would.
+TEST_CASE("crc32c: the table and the SSE4.2 instruction agree on random inputs, lengths and alignments",
+          "[codec][crc32c]") {
+    REQUIRE(has_sse42());
+    std::mt19937_64 rng(0x5eed'c32cULL);  // fixed: a failure is reproducible
+    std::vector<std::byte> buffer(3000 + 16);
+    std::size_t cases = 0, differ = 0;
+    for (int round = 0; round < 4000; ++round) {
+        for (auto& b : buffer) b = std::byte(static_cast<unsigned char>(rng()));
+        const std::size_t offset = rng() % 16;
+        const std::size_t n = round < 64 ? static_cast<std::size_t>(round) : rng() % 3001;  // every short length too
+        const auto start = static_cast<std::uint32_t>(rng());
+        const std::byte* p = buffer.data() + offset;
+        const std::uint32_t table = netabase::detail::crc32c_portable(p, n, start);
+        const std::uint32_t hw = netabase::detail::crc32c_sse42(p, n, start);
+        const std::size_t cut = n ? rng() % (n + 1) : 0;
+        const std::uint32_t hw_split =
+            netabase::detail::crc32c_sse42(p + cut, n - cut, netabase::detail::crc32c_sse42(p, cut, start));
+        const std::uint32_t table_split =
+            netabase::detail::crc32c_portable(p + cut, n - cut, netabase::detail::crc32c_portable(p, cut, start));
+        ++cases;
+        if (table != hw || hw_split != hw || table_split != table) {
+            ++differ;
+            UNSCOPED_INFO("round " << round << ": " << n << " bytes at offset " << offset << ", start 0x" << std::hex
+                                   << start << ", split at " << std::dec << cut << ": table 0x" << std::hex << table
+                                   << ", sse4.2 0x" << hw << ", split 0x" << hw_split << "/0x" << table_split
+                                   << std::dec);
+        }
+    }
+    CHECK(cases == 4000);
+    CHECK(differ == 0);
+    // And the dispatching function, which a store calls, agrees with the table.
+    for (std::size_t n = 0; n < 100; ++n)
+        CHECK(netabase::detail::crc32c(buffer.data() + n % 16, n) ==
+              ~netabase::detail::crc32c_portable(buffer.data() + n % 16, n, ~0u));
+}
+#endif

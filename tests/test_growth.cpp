@@ -45,7 +45,6 @@ constexpr auto netabase_model(netabase::tag<Blob>) {
 
 using S = netabase::definition<Blob>;
 using Store = netabase::Store<S>;
-using clock = std::chrono::steady_clock;
 
 constexpr std::size_t one_mib = std::size_t{1} << 20;
 const netabase::options small{.map_size = one_mib};
@@ -156,8 +155,14 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
     std::atomic<int> ready{0};
     std::atomic<bool> write_done{false};
     std::atomic<int> errors{0};
-    std::mutex mu;
-    std::vector<clock::time_point> released;
+    std::atomic<int> calls{0};        // runs of the write's fn: the second follows the growth
+    std::atomic<int> saw_waiting{0};  // holders that saw the growth wait for them
+    const pid_t writer_tid = netabase_test::this_tid();  // this thread runs the write
+    // The environment object: the growth waits on its condition variable (environment::resize).
+    // store.path() is a member of it, so the object lies within sizeof(environment) of it.
+    const auto path_at = reinterpret_cast<std::uintptr_t>(&store.path());
+    const netabase_test::address_range environment_object{path_at - sizeof(netabase::detail::environment),
+                                                           path_at + sizeof(netabase::detail::environment)};
 
     // Two threads that hold a snapshot for a while, across the growth.
     std::vector<std::thread> holders;
@@ -183,7 +188,18 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
                 auto it = rows.begin();  // an iteration under way across the growth
                 for (int i = 0; i < 10 && it != rows.end(); ++i) ++it;
                 ++ready;
-                std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                // Hold the snapshot until the writer is seen blocked inside the environment,
+                // which only the growth does: it waits for this transaction to end. A growth
+                // that did not wait would run fn again (calls > 1) or finish the write first.
+                std::string state;
+                if (netabase_test::wait_until_blocked_on_futex_in(
+                        ::getpid(), writer_tid, environment_object,
+                        [&] { return calls.load() > 1 || write_done.load(); }, &state) &&
+                    calls.load() == 1 && !write_done.load())
+                    ++saw_waiting;
+                else
+                    std::fprintf(stderr, "holder: the growth did not wait (fn ran %d times; writer: %s)\n",
+                                 calls.load(), state.c_str());
                 // Still the old snapshot, every byte readable where it was.
                 if (t.size() != before) ++errors;
                 for (std::uint32_t id = 0; id < guards.size(); ++id) {
@@ -196,8 +212,6 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
                     ++seen;
                 }
                 if (seen != before) ++errors;
-                std::lock_guard lock(mu);
-                released.push_back(clock::now());
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "holder: %s\n", e.what());
                 ++errors;
@@ -208,14 +222,17 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
 
     // A thread that keeps starting new read transactions: during the growth they wait, and
     // each sees the whole commit or none of it.
+    // Its last transaction begins after the write returned: that one must see the commit.
     std::atomic<std::uint64_t> newcomers{0}, saw_new{0};
     std::thread newcomer([&] {
         try {
-            while (!write_done.load()) {
+            for (bool last = false; !last;) {
+                last = write_done.load();
                 auto txn = store.begin_read();
                 auto size = txn.open_tree<Blob>().size();
                 if (size != before && size != before + n) ++errors;
                 if (size == before + n) ++saw_new;
+                if (last && size != before + n) ++errors;
                 ++newcomers;
             }
         } catch (const std::exception& e) {
@@ -224,21 +241,19 @@ TEST_CASE("threads: growth waits for read transactions that keep their snapshot"
         }
     });
 
-    int calls = 0;
     store.write([&](netabase::WriteTransaction<S>& txn) {
         ++calls;
         put_range(txn, before, before + n);
     });
-    const auto written = clock::now();
     write_done = true;
     for (auto& t : holders) t.join();
     newcomer.join();
 
     REQUIRE(errors.load() == 0);
-    REQUIRE(calls > 1);
-    REQUIRE(released.size() == 2);
-    for (auto r : released) REQUIRE(r <= written);  // the growth waited for both snapshots
+    REQUIRE(calls.load() > 1);
+    REQUIRE(saw_waiting.load() == 2);  // the growth waited for both snapshots
     REQUIRE(newcomers.load() > 0);
+    REQUIRE(saw_new.load() > 0);
     REQUIRE(check_blobs(store, before + n).empty());
     REQUIRE(store.verify().ok());
     REQUIRE(netabase_test::index_mismatches<Blob>(store.path()) == "");

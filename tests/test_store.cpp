@@ -6,6 +6,7 @@
 #include <netabase/netabase.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -174,6 +175,8 @@ public:
         }
     }
 
+    pid_t pid() const { return pid_; }
+
     // The child's exit code, or -1 if it did not exit normally.
     int wait() {
         int st = 0;
@@ -210,6 +213,11 @@ public:
         bool ok = ::write(fd_[1], &c, 1) == 1;
         close_write();
         return ok;
+    }
+    // Whether a byte was sent and not yet received (without waiting).
+    bool ready() const {
+        pollfd p{fd_[0], POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
     }
     // true when the other side sent, false when it closed without sending.
     bool receive() {
@@ -543,14 +551,13 @@ TEST_CASE("store: read-only Store while the same process has the store open read
     netabase::Store<S> rw{dir};
     put_thing(rw, 1, "one");
 
-    // The read-only handle must stay read-only even if it shares the read-write environment.
+    // The open succeeds: the read-only Store shares the process's read-write environment (one
+    // environment per file per process) and refuses writes itself.
     std::optional<netabase::Store<S>> ro;
     try {
         ro.emplace(dir, netabase::options{.read_only = true});
     } catch (const netabase::error& e) {
-        // Refusing the open is acceptable too; silently granting write access is not.
-        SUCCEED("read-only open refused: " << e.what());
-        return;
+        FAIL("read-only open beside a read-write Store of the same process failed: " << e.what());
     }
     CHECK(thing_name(*ro, 1) == "one");
     try {
@@ -560,8 +567,52 @@ TEST_CASE("store: read-only Store while the same process has the store open read
         FAIL("begin_write through a Store opened with read_only = true succeeded");
     } catch (const netabase::error& e) {
         CHECK(e.code() == netabase::errc::read_only);
+        CHECK(contains(e.what(), "opened read-only"));
+    }
+    try {
+        ro->write([](netabase::WriteTransaction<S>& txn) { txn.open_tree<Thing>().put(Thing{2, "no", 0}); });
+        FAIL("store.write through a Store opened with read_only = true succeeded");
+    } catch (const netabase::error& e) {
+        CHECK(e.code() == netabase::errc::read_only);
     }
     CHECK_FALSE(thing_name(rw, 2));
+    // It reads what the read-write Store commits later: the same environment.
+    put_thing(rw, 3, "three");
+    CHECK(thing_name(*ro, 3) == "three");
+    CHECK(thing_count(*ro) == 2);
+}
+
+TEST_CASE("store: read-write open while the same process has the store open read-only is refused",
+          "[store][options]") {
+    netabase_test::temp_dir tmp;
+    fs::path dir = tmp / "db";
+    {
+        netabase::Store<S> create{dir};
+        put_thing(create, 1, "one");
+    }
+    netabase::Store<S> ro{dir, netabase::options{.read_only = true}};
+    try {
+        netabase::Store<S> rw{dir};
+        FAIL("a read-write open beside a read-only environment of the same process succeeded");
+    } catch (const netabase::error& e) {
+        INFO(e.what());
+        CHECK(e.code() == netabase::errc::read_only);
+        CHECK(contains(e.what(), "cannot open " + dir.string() + " read-write"));
+        CHECK(contains(e.what(), "already has it open read-only"));
+    }
+    // The read-only Store is as it was, and still refuses writes.
+    CHECK(thing_count(ro) == 1);
+    CHECK(thing_name(ro, 1) == "one");
+    CHECK_THROWS_AS(ro.begin_write(), netabase::error);
+    {  // A second read-only open shares it.
+        netabase::Store<S> ro2{dir, netabase::options{.read_only = true}};
+        CHECK(thing_name(ro2, 1) == "one");
+    }
+    // Once every read-only Store of it is closed, a read-write open works.
+    { netabase::Store<S> gone = std::move(ro); }
+    netabase::Store<S> rw{dir};
+    put_thing(rw, 2, "two");
+    CHECK(thing_count(rw) == 2);
 }
 
 TEST_CASE("store: read-only open of a store that was never created is an error", "[store][options]") {
@@ -1083,10 +1134,12 @@ TEST_CASE("store: concurrent writers in two processes", "[store][process]") {
     netabase_test::temp_dir tmp;
     fs::path dir = tmp / "db";
     { netabase::Store<S> create{dir}; }
+    netabase_test::watchdog guard(std::chrono::seconds(100), "two writer processes");
+    const netabase::options opts{.durability = netabase::durability::no_sync};
 
-    auto writer = [&](std::uint64_t base) -> int {
-        netabase::Store<S> s{dir, netabase::options{.durability = netabase::durability::no_sync}};
-        for (std::uint64_t i = 0; i < 50; ++i) {
+    // 50 commits, each checking that the transaction saw its own put.
+    auto writes = [](netabase::Store<S>& s, std::uint64_t base, std::uint64_t from) -> int {
+        for (std::uint64_t i = from; i < 50; ++i) {
             auto txn = s.begin_write();
             auto things = txn.open_tree<Thing>();
             std::size_t before = things.size();
@@ -1096,12 +1149,56 @@ TEST_CASE("store: concurrent writers in two processes", "[store][process]") {
         }
         return 0;
     };
-    child_process a([&] { return writer(1000); });
-    child_process b([&] { return writer(2000); });
+    // The barrier: A holds a write transaction open while B is seen waiting for LMDB's writer
+    // lock; then both commit their 50 transactions at once, taking turns at the lock.
+    pipe_signal b_opened, b_go, b_began, a_holds, a_go;
+    child_process b([&]() -> int {
+        netabase::Store<S> s{dir, opts};  // opening writes too: done before A takes the lock
+        if (!b_opened.send() || !b_go.receive()) return 30;
+        {
+            auto txn = s.begin_write();  // waits for A's first transaction
+            if (!b_began.send()) return 31;
+            auto things = txn.open_tree<Thing>();
+            if (!things.contains(1000)) return 32;  // so it began after A's commit
+            things.put(Thing{2000, "w", 0});
+            txn.commit();
+        }
+        return writes(s, 2000, 1);
+    });
+    REQUIRE(b_opened.receive());
+    child_process a([&]() -> int {
+        netabase::Store<S> s{dir, opts};
+        {
+            auto txn = s.begin_write();
+            auto things = txn.open_tree<Thing>();
+            if (!things.empty()) return 21;
+            things.put(Thing{1000, "w", 0});
+            if (!a_holds.send() || !a_go.receive()) return 22;
+            txn.commit();
+        }
+        return writes(s, 1000, 1);
+    });
+    REQUIRE(a_holds.receive());
+    REQUIRE(b_go.send());
+
+    // B is seen stopped in futex() on a word of its mapping of the lock file: LMDB's writer
+    // mutex, which A holds. Had its begin_write not waited, b_began would end this at once.
+    std::string state;
+    bool blocked = false;
+    while (!blocked && !b_began.ready()) {
+        const auto lock_file = netabase_test::mapping_of(b.pid(), dir / "lock.mdb");
+        blocked = !lock_file.empty() && netabase_test::blocked_on_futex_in(b.pid(), b.pid(), lock_file, &state);
+        if (!blocked) ::sched_yield();
+    }
+    INFO("B's /proc/.../syscall: " << state);
+    CHECK(blocked);
+    CHECK_FALSE(b_began.ready());
+    REQUIRE(a_go.send());
     CHECK(a.wait() == 0);
     CHECK(b.wait() == 0);
     netabase::Store<S> s{dir};
     CHECK(thing_count(s) == 100);
+    CHECK(s.verify().ok());
 }
 
 TEST_CASE("store: max_readers bounds concurrent read transactions with an error and not a crash",
@@ -1116,13 +1213,17 @@ TEST_CASE("store: max_readers bounds concurrent read transactions with an error 
         for (int i = 0; i < 8 && !refused; ++i) {
             try {
                 open.emplace_back(reader{store});
-            } catch (const netabase::error&) {
+            } catch (const netabase::error& e) {
                 refused = true;
+                INFO(e.what());
+                CHECK(e.code() == std::error_code(MDB_READERS_FULL, netabase::lmdb_category()));
+                CHECK(contains(e.what(), "cannot begin a read transaction"));
             }
         }
         CHECK(refused);
-        CHECK(open.size() >= 3);
-        CHECK(open.size() <= 4);
+        // This process holds no other slot (its opening transaction was a write), so all four
+        // are its read transactions'.
+        CHECK(open.size() == 4);
         for (auto& r : open) CHECK(r.open_tree<Thing>().size() == 1);
     }
     // Ended transactions give their slots back.

@@ -256,22 +256,12 @@ TEST_CASE("threads: a write transaction destroyed on another thread is aborted w
     CHECK(store.verify().ok());
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define NETABASE_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define NETABASE_TEST_TSAN 1
-#endif
-#endif
-
-TEST_CASE("threads: a write transaction whose thread exited with it open is aborted where it is destroyed",
+// Not named "threads: ...", so the tsan preset (which runs only those) does not run it, rather
+// than the test skipping itself there: the abort unlocks LMDB's robust writer mutex from a thread
+// that does not own it (glibc refuses, the next writer takes the lock over from the dead
+// thread), and TSan reports that unlock. Every other build runs it.
+TEST_CASE("misuse: a write transaction whose thread exited with it open is aborted where it is destroyed",
           "[threads][misuse]") {
-#ifdef NETABASE_TEST_TSAN
-    // The abort unlocks LMDB's robust writer mutex from a thread that does not own it (glibc refuses,
-    // the next writer takes the lock over from the dead thread); TSan reports that unlock.
-    WARN("skipped under ThreadSanitizer");
-    return;
-#endif
     netabase_test::watchdog guard(std::chrono::seconds(60), "write transaction whose thread exited");
     auto store = Store::temporary(fast);
     std::unique_ptr<WTxn> txn;

@@ -819,8 +819,8 @@ TEST_CASE("tree: using a finished transaction's tree throws transaction_finished
 
 // get() positions a cursor kept in the transaction's cache; an iterator owns its own cursor.
 // A get in the middle of a walk must not move the walk, in a read and in a write transaction,
-// and a get still works when every cache slot is held by a live iterator.
-TEST_CASE("tree: get inside a walk leaves the walk where it was; gets work with the cursor cache full", "[tree]") {
+// and a get still works beside more live iterators than the cache has slots.
+TEST_CASE("tree: get inside a walk leaves the walk where it was; gets work beside live iterators", "[tree]") {
     netabase_test::temp_dir dir;
     Store store{dir.path(), fast()};
     store.write([](auto& txn) {
@@ -853,8 +853,10 @@ TEST_CASE("tree: get inside a walk leaves the walk where it was; gets work with 
         CHECK(seen == all);
         CHECK(got == 12750u);
     }
+    // Live iterators on the tree itself do not fill the cache: each took its cursor out of it,
+    // and the get opens one into a free slot. Gets still work beside them.
     for (int write = 0; write < 2; ++write) {
-        auto check_full = [](const auto& posts) {
+        auto check_beside_walks = [](const auto& posts) {
             std::vector<decltype(posts.begin())> live;
             for (int i = 0; i < 12; ++i) live.push_back(posts.begin());  // more than the cache holds
             for (std::uint64_t k = 1; k <= 50; ++k) {
@@ -866,10 +868,76 @@ TEST_CASE("tree: get inside a walk leaves the walk where it was; gets work with 
         };
         if (write) {
             auto txn = store.begin_write();
-            check_full(txn.open_tree<Post>());
+            check_beside_walks(txn.open_tree<Post>());
         } else {
             auto txn = store.begin_read();
-            check_full(txn.open_tree<Post>());
+            check_beside_walks(txn.open_tree<Post>());
+        }
+    }
+}
+
+// The cursor cache (detail::cursor_cache) holds 8 cursors. Eight walks of another table, ended,
+// leave their cursors in it: every slot holds a cursor, none on Post. A get on Post then finds
+// neither its cursor nor a free slot, and borrows a cursor for its one lookup
+// (with_lookup_cursor's fallback): one mdb_cursor_open per get, counted through the LMDB seam.
+// With one slot free, the first get opens a cursor into it and the others reuse it.
+TEST_CASE("tree: gets work with the cursor cache full of other tables' cursors", "[tree]") {
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), fast()};
+    store.write([](auto& txn) {
+        auto posts = txn.template open_tree<Post>();
+        for (std::uint64_t i = 1; i <= 50; ++i) posts.put(Post{i, i * 10, "p" + std::to_string(i)});
+        auto signeds = txn.template open_tree<Signed>();
+        for (std::int64_t i = -2; i <= 2; ++i) signeds.put(Signed{i, "s" + std::to_string(i)});
+    });
+    struct counting {
+        netabase::detail::lmdb_seam seam;
+        counting() { netabase::detail::seam() = &seam; }
+        ~counting() { netabase::detail::seam() = nullptr; }
+        std::size_t opens() const { return seam.count(netabase::detail::call::cursor_open); }
+    };
+    // Gets of every row; returns the cursor opens they made.
+    auto gets = [](const auto& posts) {
+        counting c;
+        std::size_t found = 0;
+        for (std::uint64_t k = 1; k <= 50; ++k) {
+            auto g = posts.get(k);
+            if (g && g->view().template get<&Post::body>() == "p" + std::to_string(k)) ++found;
+        }
+        CHECK(found == 50);
+        CHECK_FALSE(posts.get(1000).has_value());
+        return c.opens();
+    };
+    auto fill = [](const auto& posts, const auto& signeds) {
+        // Post's cursors out of the cache while the cache fills (a pooled read transaction
+        // brings back the cursors it had), then closed: no slot is left for them.
+        std::vector<decltype(posts.begin())> held;
+        for (int i = 0; i < 8; ++i) held.push_back(posts.begin());
+        std::vector<decltype(signeds.begin())> walks;
+        for (int i = 0; i < 8; ++i) walks.push_back(signeds.begin());
+        for (auto& w : walks) CHECK((*w).key() == -2);
+        walks.clear();  // their 8 cursors go back to the cache: every slot
+        for (auto& h : held) CHECK((*h).key() == 1u);
+    };
+    for (int write = 0; write < 2; ++write) {
+        INFO((write ? "write transaction" : "read transaction"));
+        auto run = [&](auto& txn) {
+            auto posts = txn.template open_tree<Post>();
+            auto signeds = txn.template open_tree<Signed>();
+            fill(posts, signeds);
+            CHECK(gets(posts) == 51);  // the fallback: a cursor per get, the miss included
+            CHECK(gets(posts) == 51);  // and it stays so
+            auto one = signeds.begin();  // takes a Signed cursor out: one slot free
+            CHECK((*one).key() == -2);
+            CHECK(gets(posts) == 1);  // the first get's cursor stays in that slot
+            CHECK(gets(posts) == 0);
+        };
+        if (write) {
+            auto txn = store.begin_write();
+            run(txn);
+        } else {
+            auto txn = store.begin_read();
+            run(txn);
         }
     }
 }

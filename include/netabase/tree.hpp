@@ -64,6 +64,18 @@ inline constexpr bool is_member_key_v = false;
 template <class M, class T>
 inline constexpr bool is_member_key_v<member_key<M, T>> = true;
 
+// A row's primary key bytes as text for a message.
+template <class M>
+[[gnu::cold, gnu::noinline]] std::string describe_row_key(std::span<const std::byte> pk) {
+    std::string k;
+    try {
+        describe_key(k, decode_key_bytes<key_of<M>>(pk));
+    } catch (const error&) {
+        k = "<" + std::to_string(pk.size()) + " undecodable bytes>";
+    }
+    return k;
+}
+
 enum class upper_kind : unsigned char { none, before, prefix };
 
 // A cursor walk over one database: its bounds, its direction, and whether its entries are
@@ -367,14 +379,23 @@ public:
             MDB_val pk = detail::to_val(row_), row;
             int rc = detail::mdb::get(core_->txn, primary_, &pk, &row);
             if (rc == MDB_NOTFOUND) [[unlikely]]
-                throw error(errc::corrupt_value,
-                            "an index entry of table '" + *table_ + "' names a row that is not there", *table_);
+                throw_missing_row();
             if (rc != 0) [[unlikely]]
                 detail::throw_lmdb(rc, "mdb_get of the row an index entry names failed", *table_,
                                    index_ ? index_->name : std::string());
             ikey_ = key_;
             key_ = detail::to_span(pk);
             row_ = detail::to_span(row);
+        }
+
+        // (The message names the index and the row's key: verify() and rebuild_index find and
+        // mend such an entry.)
+        [[noreturn, gnu::cold, gnu::noinline]] void throw_missing_row() const {
+            const std::string index = index_ ? index_->name : std::string();
+            throw error(errc::corrupt_value,
+                        "index '" + index + "' of table '" + *table_ + "' has an entry for key " +
+                            detail::describe_row_key<M>(row_) + ", whose row is not there",
+                        *table_, index);
         }
 
         // The position of an entry: its key alone, or (index scans) its index key ikey and,
@@ -749,10 +770,15 @@ public:
         if (rc == MDB_NOTFOUND) return std::nullopt;
         if (rc) detail::throw_lmdb(rc, "mdb_get failed", table_->name, info().name);
         rc = detail::mdb::get(t, table_->dbi, &pk, &row);
-        if (rc == MDB_NOTFOUND)
+        if (rc == MDB_NOTFOUND) {  // (named by both keys: verify() and rebuild_index find and mend it)
+            std::string text;
+            detail::describe_key(text, k);
             throw error(errc::corrupt_value,
-                        "index '" + info().name + "' names a row of table '" + table_->name + "' that is not there",
+                        "index '" + info().name + "' of table '" + table_->name + "' has key " + text +
+                            " for the row with key " + detail::describe_row_key<M>(detail::to_span(pk)) +
+                            ", which is not there",
                         table_->name, info().name);
+        }
         if (rc) detail::throw_lmdb(rc, "mdb_get of the row the index entry names failed", table_->name, info().name);
         return Guard<M>(detail::to_span(pk), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }

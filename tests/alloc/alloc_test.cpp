@@ -11,7 +11,8 @@
 // measured stretch. Each measured operation first runs once to warm up (caches, pools,
 // function-local statics), except where the cost of that first run is what is measured.
 // Each row of the table printed to stdout is one measurement: operation, then allocations
-// through operator new, C malloc/calloc/realloc/memalign, and their total.
+// through operator new, C malloc/calloc/realloc/memalign, and their total. Bytes asked for, and
+// the largest single request, are counted too (the corrupt-count test bounds them).
 
 #include <netabase/netabase.hpp>
 
@@ -19,6 +20,7 @@
 #include "support.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -27,9 +29,11 @@
 #include <new>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 // ---- counting allocators ----------------------------------------------------------------
@@ -38,6 +42,15 @@ namespace alloc_count {
 
 std::atomic<std::size_t> news{0};     // operator new, every form
 std::atomic<std::size_t> mallocs{0};  // malloc, calloc, realloc, memalign, aligned_alloc, posix_memalign
+std::atomic<std::size_t> bytes{0};    // bytes asked for by all of them
+std::atomic<std::size_t> largest{0};  // the largest single request since a test last set it to 0
+
+inline void asked(std::size_t n) noexcept {
+    bytes.fetch_add(n, std::memory_order_relaxed);
+    std::size_t l = largest.load(std::memory_order_relaxed);
+    while (n > l && !largest.compare_exchange_weak(l, n, std::memory_order_relaxed)) {
+    }
+}
 
 }  // namespace alloc_count
 
@@ -50,26 +63,32 @@ void __libc_free(void*);
 
 void* malloc(std::size_t n) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     return __libc_malloc(n);
 }
 void* calloc(std::size_t a, std::size_t b) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(a * b);
     return __libc_calloc(a, b);
 }
 void* realloc(void* p, std::size_t n) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     return __libc_realloc(p, n);
 }
 void* memalign(std::size_t alignment, std::size_t n) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     return __libc_memalign(alignment, n);
 }
 void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     return __libc_memalign(alignment, n);
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t n) noexcept {
     alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return 22;  // EINVAL
     void* p = __libc_memalign(alignment, n);
     if (!p) return 12;  // ENOMEM
@@ -83,10 +102,12 @@ namespace {
 
 void* counted_new(std::size_t n) noexcept {
     alloc_count::news.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     return __libc_malloc(n ? n : 1);
 }
 void* counted_new_aligned(std::size_t n, std::align_val_t al) noexcept {
     alloc_count::news.fetch_add(1, std::memory_order_relaxed);
+    alloc_count::asked(n);
     std::size_t a = static_cast<std::size_t>(al);
     if (a < sizeof(void*)) a = sizeof(void*);
     return __libc_memalign(a, n ? n : 1);
@@ -694,6 +715,92 @@ TEST_CASE("alloc: owned copies allocate exactly what their strings need beyond S
     CHECK(person_into_cost.total() == 0);
     CHECK(owned_loop.total() == 200);
     CHECK(viewed_loop.total() == 0);
+}
+
+// ---- a stored count larger than the bytes after it --------------------------------------------
+
+// Elements whose decoding goes one by one (a reserve() of the claimed count is the danger).
+struct Leaf {
+    std::string name;
+    double weight;
+};
+
+struct WithU64s {
+    std::uint32_t tag;
+    std::vector<std::uint64_t> values;
+};
+
+struct failed_decode {
+    bool corrupt = false;  // threw netabase::error with errc::corrupt_value
+    std::string other;     // what happened instead, if not
+    std::size_t bytes = 0, largest = 0;
+};
+
+// Decodes bytes as T, counting what the attempt allocates (its exception and message included).
+template <class T>
+failed_decode decode_counting(std::span<const std::byte> b) {
+    failed_decode out;
+    const std::size_t before = alloc_count::bytes.load();
+    alloc_count::largest.store(0);
+    try {
+        T v = netabase::decode<T>(b);
+        keep(v);
+        out.other = "decoded without an error";
+    } catch (const netabase::error& e) {
+        out.corrupt = e.code() == netabase::errc::corrupt_value;
+        if (!out.corrupt) out.other = e.what();
+    } catch (const std::exception& e) {
+        out.other = std::string("a non-netabase exception: ") + e.what();
+    }
+    out.bytes = alloc_count::bytes.load() - before;
+    out.largest = alloc_count::largest.load();
+    return out;
+}
+
+std::vector<std::byte> count_then(std::initializer_list<int> head, std::uint32_t count, std::size_t tail, int fill) {
+    std::vector<std::byte> b;
+    for (int x : head) b.push_back(static_cast<std::byte>(x));
+    for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::byte>((count >> (8 * i)) & 0xff));
+    b.insert(b.end(), tail, static_cast<std::byte>(fill));
+    return b;
+}
+
+// The count is checked against the bytes left before any element storage is reserved: what a
+// failed decode allocates is its error (the exception and its message, well under 1 KiB), not
+// the count times the element size (256 MiB and more for these counts).
+TEST_CASE("alloc: huge element counts throw before anything is allocated", "[alloc][codec]") {
+    std::vector<std::pair<std::string, failed_decode>> results;
+    auto all = [&](const std::string& what, std::span<const std::byte> b, auto... types) {
+        (results.emplace_back(what + " as " + std::string(netabase::detail::type_name_v<decltype(types)>),
+                              decode_counting<decltype(types)>(b)),
+         ...);
+    };
+    // Warm-up: the first throw of a process allocates its exception machinery's buffers.
+    (void)decode_counting<std::vector<std::uint64_t>>(count_then({0x01}, 0x7fffffffu, 10, 0x11));
+
+    all("count 0x7fffffff", count_then({0x01}, 0x7fffffffu, 10, 0x11), std::vector<std::uint64_t>{});
+    all("field 2's count 0x7fffffff", count_then({0x01, 1, 0, 0, 0}, 0x7fffffffu, 10, 0x11), WithU64s{});
+    for (std::uint32_t count : {0x7fffffffu, 0xffffffffu, 0x10000000u}) {
+        all("count " + std::to_string(count), count_then({0x01}, count, 10, 0x00), std::vector<std::string>{},
+            std::vector<Leaf>{}, std::vector<bool>{}, std::vector<std::optional<std::uint64_t>>{},
+            std::vector<std::vector<std::uint64_t>>{}, std::vector<long double>{},
+            std::vector<std::array<std::uint64_t, 1000>>{}, std::vector<std::uint8_t>{}, std::string{});
+    }
+    // A nested vector: one outer element whose own count is huge.
+    all("inner count 0x7fffffff", count_then({0x01, 1, 0, 0, 0}, 0x7fffffffu, 10, 0x22),
+        std::vector<std::vector<std::uint64_t>>{});
+
+    std::size_t most = 0;
+    for (const auto& [what, r] : results) {
+        INFO(what << ": " << (r.corrupt ? "corrupt_value" : r.other) << ", " << r.bytes << " bytes allocated, largest "
+                  << r.largest);
+        CHECK(r.corrupt);
+        CHECK(r.largest < 1024);
+        CHECK(r.bytes < 4096);
+        most = std::max(most, r.bytes);
+    }
+    std::printf("alloc_test: %zu corrupt counts decoded, each allocating at most %zu bytes (its error)\n",
+                results.size(), most);
 }
 
 }  // namespace alloc_test

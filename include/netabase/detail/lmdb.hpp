@@ -190,6 +190,8 @@ public:
     std::size_t max_key_size() const noexcept { return max_key_; }
 
     std::size_t map_size() const {
+        if (unmapped_.load(std::memory_order_acquire)) [[unlikely]]
+            throw_unmapped();
         MDB_envinfo info;
         if (int rc = mdb::env_info(env_, &info)) [[unlikely]]
             fail_call(rc, "mdb_env_info");
@@ -231,6 +233,10 @@ public:
             cv_.wait(lock, [&] { return !resizing_.load(); });
         }
         ++mine;
+        if (unmapped_.load(std::memory_order_acquire)) [[unlikely]] {
+            leave();
+            throw_unmapped();
+        }
     }
 
     void leave() noexcept {
@@ -398,10 +404,16 @@ public:
     // Sets the map size (0: adopt the size another process set) once no transaction of this
     // process is live: LMDB unmaps the file under any reader.
     void resize(std::size_t new_size) {
-        if (this_thread_transactions.held(this) != 0)
-            throw error(errc::map_full, "the map of " + path_.string() +
-                                            " must be resized, but this thread still holds a transaction; "
-                                            "end it first");
+        if (int held = this_thread_transactions.held(this)) {
+            // (Past 8 environments a thread's transactions are counted together, for all of them.)
+            const bool own = held > this_thread_transactions.overflow;
+            throw error(errc::map_full,
+                        "the map of " + path_.string() + " must be resized, but this thread still holds " +
+                            (own ? std::string("a transaction on it; end it first")
+                                 : std::string("transactions on more than 8 stores at once, which netabase does not "
+                                               "tell apart, so one may be on this store (a resize waits for every "
+                                               "transaction on it); end them first")));
+        }
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return !resizing_.load(); });
         resizing_.store(true);
@@ -415,12 +427,26 @@ public:
             lock.unlock();
             throw_orphaned("cannot resize the map of ");
         }
+        const std::size_t old_size = map_size();
         int rc = mdb::env_set_mapsize(env_, new_size);
+        // LMDB unmaps the file before it maps it at the new size: when that mmap fails, the
+        // environment is left with no map at all, and any transaction would read unmapped
+        // memory. From then on every use throws instead (throw_unmapped). (Its other failures
+        // come before the unmap, and leave the map as it was: asked directly, not via the seam.)
+        if (rc != 0) {
+            MDB_envinfo info{};
+            if (::mdb_env_info(env_, &info) != 0 || info.me_mapaddr == nullptr)
+                unmapped_.store(rc, std::memory_order_release);
+        }
         resizing_.store(false);
         cv_.notify_all();
         if (rc != 0)
-            throw_lmdb(rc, "cannot resize the map of " + path_.string() + " to " + std::to_string(new_size) +
-                               " bytes (mdb_env_set_mapsize failed)");
+            throw_lmdb(rc, "cannot resize the map of " + path_.string() + " from " + std::to_string(old_size) +
+                               " bytes to " +
+                               (new_size ? std::to_string(new_size) + " bytes" : std::string("the size another process set")) +
+                               " (mdb_env_set_mapsize failed); LMDB has unmapped it, so this process can no longer use "
+                               "it: close every Store of " +
+                               path_.string() + " and open it again");
     }
 
     struct config {
@@ -593,6 +619,15 @@ private:
         // Slots left by killed processes. A failure was once ignored: the lock file is unusable.
         if ((rc = mdb::reader_check(env_, &dead))) fail(rc, "cannot open store (mdb_reader_check failed)");
         schema_changes_.open(dir, read_only_, cfg.file_mode);
+    }
+
+    // A resize failed after LMDB had unmapped the file: its error code (0: never).
+    std::atomic<int> unmapped_{0};
+
+    [[noreturn, gnu::cold, gnu::noinline]] void throw_unmapped() const {
+        throw_lmdb(unmapped_.load(), "the store at " + path_.string() +
+                                         " cannot be used in this process: a resize of its map failed and LMDB left it "
+                                         "unmapped; close every Store of it and open it again");
     }
 
     MDB_env* env_ = nullptr;

@@ -529,7 +529,10 @@ struct index_filler {
         try {
             s.decode_row(to_span(v), row.get());
         } catch (const error& e) {
-            throw error(e.code(), e.description() + " (building the indexes of table '" + table + "')", table);
+            throw error(e.code(),
+                        e.description() + " (building the indexes of table '" + table + "', at the row with key " +
+                            s.describe_pk(to_span(k)) + ")",
+                        table);
         }
         entry.pk = k;
         for (std::size_t i : which) {
