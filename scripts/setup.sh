@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev # Boost.PFR; the default libboost-dev (1.74) has none
   catch2
   libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
+  librocksdb-dev  # netabase_ycsb's RocksDB engine (7.8.3; the bench preset requires it)
 )
 
 missing=()
