@@ -14,6 +14,7 @@ packages=(
   catch2
   libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
   libfuse3-dev fuse3  # tests/durability/lossy_fs (FUSE, fusermount3): the [durability] power-cut tests
+  librocksdb-dev  # netabase_ycsb's RocksDB engine (7.8.3; the bench preset requires it)
 )
 
 missing=()
