@@ -790,10 +790,13 @@ TEST_CASE("faults: a map resize that fails (mdb_env_set_mapsize) leaves the stor
         for (int rc : lmdb_errors(call::env_set_mapsize, where::resize)) {
             INFO("call " << n << " (" << call_name(kind) << ") fails with MDB_MAP_FULL, then the resize with "
                          << code_name(rc));
-            auto store = Store::temporary(small);
-            seed(store);
-            const dump_t before = raw_dump(store.path());
-            const std::size_t map_before = store.map_size();
+            netabase_test::temp_dir tmp;
+            const fs::path dir = tmp / "db";
+            std::optional<Store> store;
+            store.emplace(dir, small);
+            seed(*store);
+            const dump_t before = raw_dump(dir);
+            const std::size_t map_before = store->map_size();
             resize_fails faulty;
             faulty.fail_at = n;
             faulty.fail_with = MDB_MAP_FULL;
@@ -803,7 +806,7 @@ TEST_CASE("faults: a map resize that fails (mdb_env_set_mapsize) leaves the stor
             {
                 installed on(faulty);
                 try {
-                    store.write(fn);
+                    store->write(fn);
                 } catch (const netabase::error& e) {
                     err = e;
                 }
@@ -814,16 +817,23 @@ TEST_CASE("faults: a map resize that fails (mdb_env_set_mapsize) leaves the stor
             CHECK(err->code() == std::error_code(rc, netabase::lmdb_category()));
             const std::string what = err->what();
             CHECK(names_call(what, call::env_set_mapsize));
-            CHECK(what.find(store.path().string()) != std::string::npos);
+            CHECK(what.find(dir.string()) != std::string::npos);
             CHECK(runs == 1);
-            CHECK(store.map_size() == map_before);
-            const dump_t after = raw_dump(store.path());
+            // A real failure of mdb_env_set_mapsize has unmapped the file (test_limits makes one),
+            // so the environment is unusable until its Stores are closed: every use says so.
+            CHECK_THROWS_WITH(store->map_size(), Catch::Contains("cannot be used in this process"));
+            CHECK_THROWS_WITH(store->read([](netabase::ReadTransaction<S>& txn) { return txn.open_tree<Item>().size(); }),
+                              Catch::Contains("close every Store of it and open it again"));
+            store.reset();
+            const dump_t after = raw_dump(dir);
             INFO(diff(before, after));
             CHECK(after == before);
-            CHECK(store.verify().ok());
-            check_usable(store);
-            store.write(fn);  // and the same write goes through now
-            CHECK(store.read([](netabase::ReadTransaction<S>& txn) { return txn.open_tree<Item>().size(); }) == 7);
+            store.emplace(dir, small);  // reopened: as it was, and the same write goes through
+            CHECK(store->map_size() == map_before);
+            CHECK(store->verify().ok());
+            check_usable(*store);
+            store->write(fn);
+            CHECK(store->read([](netabase::ReadTransaction<S>& txn) { return txn.open_tree<Item>().size(); }) == 7);
         }
     }
     REQUIRE(injected >= 3 * 8);
@@ -1423,13 +1433,18 @@ TEST_CASE("faults: a read transaction renewed from the pool that finds the map r
     // mdb_txn_renew says MDB_MAP_RESIZED (another process grew the map); the resize to the
     // stored size then fails with each error a new mapping can give.
     netabase_test::temp_dir tmp;
-    Store store{tmp / "db", netabase::options{.durability = netabase::durability::no_sync}};
-    reset(store);
+    const netabase::options opt{.durability = netabase::durability::no_sync};
+    std::optional<Store> store;
+    store.emplace(tmp / "db", opt);
+    reset(*store);
     auto read = [](RTxn& t) { return show_rows(t.open_tree<Item>().range(0, 10)); };
-    const std::string clean = store.read(read);
+    const std::string clean = store->read(read);
     std::size_t injected = 0;
     for (int rc : lmdb_errors(call::env_set_mapsize, where::resize)) {
         INFO("mdb_txn_renew says MDB_MAP_RESIZED, then the resize fails with " << code_name(rc));
+        store.reset();  // each round on a freshly opened store: a failed resize leaves it unusable
+        store.emplace(tmp / "db", opt);
+        CHECK(store->read(read) == clean);  // (and puts a reset read transaction in the pool)
         resize_fails faulty;
         faulty.fail_at = 1;
         faulty.fail_with = MDB_MAP_RESIZED;
@@ -1438,23 +1453,27 @@ TEST_CASE("faults: a read transaction renewed from the pool that finds the map r
         {
             installed on(faulty);
             try {
-                (void)store.read(read);
+                (void)store->read(read);
             } catch (const netabase::error& e) {
                 err = e;
             }
         }
         ++injected;
+        REQUIRE(!faulty.seen.empty());
         REQUIRE(faulty.seen.front() == call::txn_renew);
         REQUIRE(faulty.resize_failed);
         REQUIRE(err);
         CHECK(err->code() == std::error_code(rc, netabase::lmdb_category()));
         CHECK(names_call(err->what(), call::env_set_mapsize));
-        CHECK(store.read(read) == clean);
+        CHECK_THROWS_WITH(store->read(read), Catch::Contains("cannot be used in this process"));
     }
+    store.reset();
+    store.emplace(tmp / "db", opt);
+    CHECK(store->read(read) == clean);
     {
         // A second read transaction of a thread (mdb_txn_begin: the pool's one is taken) that
         // finds the map resized cannot adopt it while the first is open: a clear error.
-        auto held = store.begin_read();
+        auto held = store->begin_read();
         recording_seam faulty;
         faulty.fail_at = 1;
         faulty.fail_with = MDB_MAP_RESIZED;
@@ -1462,19 +1481,20 @@ TEST_CASE("faults: a read transaction renewed from the pool that finds the map r
         {
             installed on(faulty);
             try {
-                (void)store.read(read);
+                (void)store->read(read);
             } catch (const netabase::error& e) {
                 err = e;
             }
         }
         ++injected;
+        REQUIRE(!faulty.seen.empty());
         REQUIRE(faulty.seen.front() == call::txn_begin);
         REQUIRE(err);
         CHECK(err->code() == netabase::errc::map_full);
         CHECK(faulty.count(call::env_set_mapsize) == 0);
         CHECK(read(held) == clean);
     }
-    CHECK(store.read(read) == clean);
+    CHECK(store->read(read) == clean);
     std::printf("faults_test: %-56s %4zu faults injected\n", "a renewed read transaction whose resize fails", injected);
     std::fflush(stdout);
 }
