@@ -61,6 +61,7 @@ def main():
         l, lc, b, bc = per[name]
         print(f"{name:40} {l:7} {pct(lc, l):6.1f}% {b:9} {pct(bc, b):8.1f}%")
     print(f"{'TOTAL':40} {total[0]:7} {pct(total[1], total[0]):6.1f}% {total[2]:9} {pct(total[3], total[2]):8.1f}%")
+    print(f"lines covered: {total[1]} of {total[0]}; branches taken: {total[3]} of {total[2]}")
     if uncovered_out:
         with open(uncovered_out, "w") as out:
             for (name, line), bs in sorted(branches.items()):
