@@ -4,6 +4,8 @@
 // durable runs). Normal (shared) locking, like LMDB's multi-process model.
 #include "common.hpp"
 
+#include "sqlite_statement.hpp"
+
 #include <sqlite3.h>
 
 #include <stdexcept>
@@ -13,34 +15,13 @@
 namespace bench {
 namespace {
 
-class statement {
-public:
-    statement() = default;
-    statement(sqlite3* db, const std::string& sql) {
-        if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
-            throw std::runtime_error("sqlite: prepare '" + sql + "': " + sqlite3_errmsg(db));
-    }
-    statement(statement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    statement& operator=(statement&& o) noexcept {
-        std::swap(s_, o.s_);
-        return *this;
-    }
-    ~statement() { sqlite3_finalize(s_); }
-    sqlite3_stmt* get() const noexcept { return s_; }
-    operator sqlite3_stmt*() const noexcept { return s_; }
-
-private:
-    sqlite3_stmt* s_ = nullptr;
-};
+using sqlite::statement;
+using sqlite::text;
 
 [[noreturn]] void fail(sqlite3* db, const char* what) {
     throw std::runtime_error(std::string("sqlite: ") + what + ": " + sqlite3_errmsg(db));
 }
 
-inline std::string_view text(sqlite3_stmt* s, int col) {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s, col))};
-}
 
 class sqlite_engine final : public Engine {
 public:

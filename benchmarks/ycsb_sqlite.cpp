@@ -6,6 +6,8 @@
 // statement, a read-modify-write is BEGIN IMMEDIATE, SELECT, UPDATE, COMMIT.
 #include "ycsb.hpp"
 
+#include "sqlite_statement.hpp"
+
 #include <sqlite3.h>
 
 #include <utility>
@@ -13,29 +15,9 @@
 namespace bench::ycsb {
 namespace {
 
-class statement {
-public:
-    statement() = default;
-    statement(sqlite3* db, const std::string& sql) {
-        if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
-            throw std::runtime_error("sqlite: prepare '" + sql + "': " + sqlite3_errmsg(db));
-    }
-    statement(statement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    statement& operator=(statement&& o) noexcept {
-        std::swap(s_, o.s_);
-        return *this;
-    }
-    ~statement() { sqlite3_finalize(s_); }
-    operator sqlite3_stmt*() const noexcept { return s_; }
+using sqlite::statement;
+using sqlite::text;
 
-private:
-    sqlite3_stmt* s_ = nullptr;
-};
-
-inline std::string_view text(sqlite3_stmt* s, int col) {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s, col))};
-}
 
 template <class R>
 class sqlite_engine final : public Engine {
