@@ -341,6 +341,22 @@ TEST_CASE("threads: writer threads take turns and every commit lands", "[threads
 
 // ---- processes ---------------------------------------------------------------------------
 
+// One byte from fd, written by child `pid` (-1: any child): "" once read, else why not: the
+// child exited first, or 120 s passed (a hang; the test fails rather than waits forever).
+std::string byte_from(int fd, pid_t pid, const std::string& what) {
+    for (int waited = 0; waited < 120; ++waited) {
+        pollfd p{fd, POLLIN, 0};
+        int n = ::poll(&p, 1, 1000);
+        if (n < 0 && errno != EINTR) return what + ": poll failed";
+        char c = 0;
+        if (n > 0) return ::read(fd, &c, 1) == 1 ? "" : what + ": the pipe closed";
+        int status = 0;
+        if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid)
+            return what + ": the child exited first (status " + std::to_string(status) + ")";
+    }
+    return what + ": no answer within 120 s (a hang)";
+}
+
 // Commits until SIGKILLed; writes one byte to committed_fd once its first commit returned.
 [[noreturn]] void writer_process(const std::filesystem::path& dir, std::uint64_t seed, int committed_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -415,8 +431,9 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         seed_accounts(store);
     }  // closed before any fork: a child must open the environment itself
 
-    // A writer that failed before its first commit would leave the read below waiting.
-    netabase_test::watchdog guard(std::chrono::seconds(90), "the reader and writer processes");
+    // No watchdog thread here: the children are forked from this process, and a fork from a
+    // threaded process can hang the child under ASan. Each wait for a child's byte is bounded
+    // instead (a deadlock guard, not a timing check) and says which child stopped answering.
     constexpr int readers = 2;
     int stop[2], results[2], started[2], committed[2];
     REQUIRE(::pipe(stop) == 0);
@@ -442,10 +459,7 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
     ::close(started[1]);
     // Every reader has its first snapshot (commit 0: no writer has run yet) before the first
     // writer starts.
-    for (int r = 0; r < readers; ++r) {
-        char c = 0;
-        REQUIRE(::read(started[0], &c, 1) == 1);
-    }
+    for (int r = 0; r < readers; ++r) REQUIRE(byte_from(started[0], -1, "a reader's first snapshot") == "");
     ::close(started[0]);
 
     std::mt19937_64 rng(std::random_device{}());
@@ -454,8 +468,7 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         pid_t pid = ::fork();
         REQUIRE(pid >= 0);
         if (pid == 0) writer_process(dir.path(), rng(), committed[1]);
-        char c = 0;
-        REQUIRE(::read(committed[0], &c, 1) == 1);  // its first commit returned
+        REQUIRE(byte_from(committed[0], pid, "writer " + std::to_string(k) + "'s first commit") == "");
         // Then killed at a random point of its later commits (nothing depends on this pause:
         // it only spreads the kill points).
         ::usleep(static_cast<useconds_t>(rng() % 40000));
