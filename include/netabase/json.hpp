@@ -121,7 +121,8 @@ inline double float_of_json(const std::string& path, const json_row& j) {
 inline std::uint64_t int_of_json(const std::string& path, const json_row& j, bool is_signed, unsigned bits) {
     const std::string want = std::string(is_signed ? "a signed" : "an unsigned") + " " + std::to_string(bits) +
                              "-bit integer";
-    if (j.is_number_unsigned()) {
+    // A JSON value built in a program holds 9 as a signed integer: unsigned for this as parsed.
+    if (j.is_number_unsigned() || (j.is_number_integer() && j.get<std::int64_t>() >= 0)) {
         auto v = j.get<std::uint64_t>();
         std::uint64_t max = is_signed ? (std::uint64_t{1} << (bits - 1)) - 1
                                       : (bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1);
@@ -230,16 +231,18 @@ inline json_row value_to_json(const stored_type& t, reader& r, bool& opaque) {
     return nullptr;
 }
 
-inline void value_from_json(const stored_type& t, const json_row& j, buffer& out, const std::string& path) {
+// Returns true once a user codec's field took the rest of the row (value_to_json's `opaque`):
+// the fields after it, at every level, are in its bytes.
+inline bool value_from_json(const stored_type& t, const json_row& j, buffer& out, const std::string& path) {
     switch (t.k) {
         case json_kind::boolean:
             if (!j.is_boolean()) json_bad(path, "expected true or false, got " + j.dump());
             out.push(std::byte{j.get<bool>() ? std::uint8_t{1} : std::uint8_t{0}});
-            return;
+            return false;
         case json_kind::unsigned_int:
         case json_kind::signed_int:
             store_le_bits(out, int_of_json(path, j, t.k == json_kind::signed_int, t.bits), t.bits);
-            return;
+            return false;
         case json_kind::floating: {
             double d = float_of_json(path, j);
             if (t.bits == 32) {
@@ -252,17 +255,17 @@ inline void value_from_json(const stored_type& t, const json_row& j, buffer& out
                 std::memset(p, 0, sizeof(long double));
                 std::memcpy(p, &v, long_double_bytes);
             }
-            return;
+            return false;
         }
         case json_kind::enumeration:
         case json_kind::duration:
-        case json_kind::time_point: value_from_json(t.elements[0], j, out, path); return;
+        case json_kind::time_point: return value_from_json(t.elements[0], j, out, path);
         case json_kind::string: {
             if (!j.is_string()) json_bad(path, "expected a string, got " + j.dump());
             const auto& s = j.get_ref<const std::string&>();
             store_le_bits(out, s.size(), 32);
             out.append(s.data(), s.size());
-            return;
+            return false;
         }
         case json_kind::vector:
         case json_kind::array: {
@@ -274,49 +277,58 @@ inline void value_from_json(const stored_type& t, const json_row& j, buffer& out
                                        std::to_string(s.size()) + " digits");
                 if (t.k == json_kind::vector) store_le_bits(out, s.size() / 2, 32);
                 hex_into(path, s, out);
-                return;
+                return false;
             }
             if (!j.is_array()) json_bad(path, "expected an array, got " + j.dump());
-            if (t.k == json_kind::array && j.size() != t.length)
+            if (t.k == json_kind::array && j.size() > t.length)
                 json_bad(path, "expected " + std::to_string(t.length) + " elements, got " + std::to_string(j.size()));
             if (t.k == json_kind::vector) store_le_bits(out, j.size(), 32);
-            for (std::size_t i = 0; i < j.size(); ++i)
-                value_from_json(t.elements[0], j[i], out, path + "[" + std::to_string(i) + "]");
-            return;
+            const std::size_t n = t.k == json_kind::array ? t.length : j.size();
+            for (std::size_t i = 0; i < n; ++i) {
+                if (i == j.size())  // an array ends early only where a user codec's element took the rest
+                    json_bad(path, "expected " + std::to_string(t.length) + " elements, got " + std::to_string(j.size()));
+                if (value_from_json(t.elements[0], j[i], out, path + "[" + std::to_string(i) + "]")) return true;
+            }
+            return false;
         }
         case json_kind::optional:
             out.push(std::byte{j.is_null() ? std::uint8_t{0} : std::uint8_t{1}});
-            if (!j.is_null()) value_from_json(t.elements[0], j, out, path);
-            return;
+            return !j.is_null() && value_from_json(t.elements[0], j, out, path);
         case json_kind::tuple:
-            if (!j.is_array() || j.size() != t.elements.size())
+            if (!j.is_array() || j.size() > t.elements.size())
                 json_bad(path, "expected an array of " + std::to_string(t.elements.size()) + " elements, got " +
                                    j.dump());
-            for (std::size_t i = 0; i < t.elements.size(); ++i)
-                value_from_json(t.elements[i], j[i], out, path + "[" + std::to_string(i) + "]");
-            return;
+            for (std::size_t i = 0; i < t.elements.size(); ++i) {
+                if (i == j.size())  // it ends early only where a user codec's part took the rest
+                    json_bad(path, "expected an array of " + std::to_string(t.elements.size()) + " elements, got " +
+                                       j.dump());
+                if (value_from_json(t.elements[i], j[i], out, path + "[" + std::to_string(i) + "]")) return true;
+            }
+            return false;
         case json_kind::aggregate: {
             if (!j.is_object()) json_bad(path, "expected an object, got " + j.dump());
             for (std::size_t i = 0; i < t.elements.size(); ++i) {
                 auto f = j.find(t.names[i]);
                 std::string p = json_path(path, t.names[i]);
                 if (f == j.end()) json_bad(p, "missing");
-                value_from_json(t.elements[i], *f, out, p);
-                if (t.elements[i].k == json_kind::codec) return;  // it held the rest
+                // A user codec's field, here or nested in this one, held the rest: also of the
+                // enclosing structs (value_to_json stops at every level).
+                if (value_from_json(t.elements[i], *f, out, p)) return true;
             }
             for (auto it = j.begin(); it != j.end(); ++it)
                 if (std::find(t.names.begin(), t.names.end(), it.key()) == t.names.end())
                     json_bad(json_path(path, it.key()), "the table has no such field");
-            return;
+            return false;
         }
         case json_kind::codec: {
             auto h = j.is_object() ? j.find("$hex") : j.end();
             if (h == j.end() || !h->is_string())
                 json_bad(path, "a user codec's field is {\"$codec\": name, \"$hex\": bytes}, got " + j.dump());
             hex_into(path, h->get_ref<const std::string&>(), out);
-            return;
+            return true;
         }
     }
+    return false;
 }
 
 // ---- keys (key.hpp's order-preserving encoding) ------------------------------------------
@@ -498,7 +510,7 @@ inline json_row row_to_json(const stored_table& table, std::span<const std::byte
 inline void row_from_json(const stored_table& table, const json_row& j, detail::buffer& out) {
     out.clear();
     out.push(std::byte{encoding_version});
-    detail::value_from_json(table.row, j, out, "");
+    (void)detail::value_from_json(table.row, j, out, "");
 }
 
 // A stored key's bytes as JSON, and a key's bytes from JSON.
