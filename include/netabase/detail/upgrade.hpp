@@ -240,6 +240,14 @@ private:
         return true;
     }
 
+    // A stored row's key for a message: s_ decodes keys of the new key type only.
+    std::string old_key(const MDB_val& k) const {
+        if (p_.stored.primary == p_.target.primary) return s_.describe_pk(to_span(k));
+        std::string s = "0x";  // the key's type changed in this upgrade: its stored bytes
+        append_hex(s, static_cast<const char*>(k.mv_data), k.mv_size);
+        return s;
+    }
+
     // Phase 0: old rows through the steps into the new database. true when all are done.
     bool copy_rows(MDB_txn* t, upgrade_marker& marker) {
         MDB_dbi from = open_named_db(env_, t, p_.stored.db, false, false, p_.table);
@@ -255,12 +263,12 @@ private:
             try {
                 s_.upgrade_row(p_.stored.version, p_.stored_fields, to_span(v), row, pk, env_.checksum());
             } catch (const error& e) {
-                throw error(e.code(), "the row with key " + s_.describe_pk(to_span(k)) + ": " + e.description(),
+                throw error(e.code(), "the row with key " + old_key(k) + ": " + e.description(),
                             p_.table);
             }
             if (pk.size() > env_.max_key_size())
                 throw error(errc::key_too_large,
-                            "the row with key " + s_.describe_pk(to_span(k)) + " gets a primary key over LMDB's limit",
+                            "the row with key " + old_key(k) + " gets a primary key over LMDB's limit",
                             p_.table);
             MDB_val nk = to_val(pk.span()), nv = to_val(row.span());
             int rc = mdb::put(t, to, &nk, &nv, flags);
