@@ -270,4 +270,32 @@ TEST_CASE("position errors: a moved-from position is refused as empty, not read"
     CHECK(rows.all().after(kept).count() == 0);
 }
 
+TEST_CASE("position errors: a scan resumed after a position copies with its resume point", "[pagination][position]") {
+    auto store = netabase::Store<S>::temporary();
+    store.write([](auto& txn) {
+        auto t = txn.template open_tree<Row>();
+        for (std::uint64_t id = 1; id <= 5; ++id) t.put(Row{id, "e" + std::to_string(id), 1});
+    });
+    auto txn = store.begin_read();
+    auto group = txn.open_tree<Row>().index(&Row::group);
+    const auto all = group.all();
+    auto it = all.begin();
+    ++it;
+    const netabase::position p = it.position();  // (1, id 2)
+    const auto resumed = group.all().after(p);
+    auto ids = [](const auto& r) {
+        std::vector<std::uint64_t> v;
+        for (const auto& g : r) v.push_back(g.value().id);
+        return v;
+    };
+    auto copy = resumed;  // copies the resume point
+    auto assigned = group.all();
+    assigned = resumed;
+    CHECK(ids(resumed) == std::vector<std::uint64_t>{3, 4, 5});
+    CHECK(ids(copy) == ids(resumed));
+    CHECK(ids(assigned) == ids(resumed));
+    assigned = group.all();  // and back to none
+    CHECK(ids(assigned).size() == 5);
+}
+
 }  // namespace position_errors_test
