@@ -188,14 +188,18 @@ for id in "${ids[@]}"; do
         base_bin[$set_key]="$dir/run"
     fi
     key="$set_key|$filter"
+    base_xml="$work/log/base-$set_key-$(printf '%s' "$filter" | md5sum | cut -c1-8).xml"
     if [[ -z ${base_ran[$key]+x} ]]; then
         t0=$(date +%s)
-        rc=$(run_tests "${base_bin[$set_key]}" "$filter" "$work/log/base-$set_key.xml")
+        rc=$(run_tests "${base_bin[$set_key]}" "$filter" "$base_xml")
         base_ran[$key]=$rc
         printf '  %-44s %-22s rc=%s %ss\n' "$set_key" "${filter:-(all)}" "$rc" "$(( $(date +%s) - t0 ))"
     fi
-    if [[ ${base_ran[$key]} != 0 ]]; then
-        echo "mutate: ERROR: mutant $id's tests ($tests, filter '${filter}') fail unmutated: $(failed_tests "$work/log/base-$set_key.xml")" >&2
+    if ! grep -q '<TestCase' "$base_xml"; then
+        echo "mutate: ERROR: mutant $id's filter '${filter}' selects no test case of $tests" >&2
+        base_failed=1
+    elif [[ ${base_ran[$key]} != 0 ]]; then
+        echo "mutate: ERROR: mutant $id's tests ($tests, filter '${filter}') fail unmutated: $(failed_tests "$base_xml")" >&2
         base_failed=1
     fi
 done
