@@ -5,7 +5,7 @@
 # with a Catch2 main compiled once, runs the mutant's Catch2 filter under a timeout, restores
 # the header and reports which mutants the tests kill.
 #
-#   scripts/mutate.sh                 every mutant (about 30 min on 2 shared cores here)
+#   scripts/mutate.sh                 every mutant (about 45-50 min at -j 2 on 2 shared cores here)
 #   scripts/mutate.sh --list          the mutants, one a line
 #   scripts/mutate.sh --only ID       one mutant (repeatable)
 #   scripts/mutate.sh --full          also rebuild netabase_tests with each mutant and run the
