@@ -457,4 +457,63 @@ TEST_CASE("growth: another process picks up the grown map then reads everything 
     for (int fd : {early_ch.to_child[1], early_ch.to_parent[0], late_ch.to_child[1], late_ch.to_parent[0]}) ::close(fd);
 }
 
+// The same table with one more index: a 300-byte computed key per row.
+struct BlobIndexed {
+    std::uint32_t id;
+    std::uint32_t group;
+    std::string name;
+    std::string data;
+};
+
+constexpr auto data_head = netabase::key<BlobIndexed>("data_head", [](const BlobIndexed& b) { return b.data.substr(0, 300); });
+
+constexpr auto netabase_model(netabase::tag<BlobIndexed>) {
+    return netabase::model<BlobIndexed>("growth_blobs")
+        .primary_key(&BlobIndexed::id)
+        .secondary_key(&BlobIndexed::group)
+        .secondary_key(&BlobIndexed::name, netabase::unique)
+        .secondary_key(data_head);
+}
+
+TEST_CASE("growth: an index that a reopen builds in a full map grows the map and is built whole", "[growth]") {
+    netabase_test::temp_dir dir;
+    std::uint32_t n = 0;
+    {
+        Store store{dir.path(), small};
+        // Fill the 1 MiB map without store.write (which would grow it): a row per transaction
+        // until LMDB refuses one.
+        for (;; ++n) {
+            try {
+                auto txn = store.begin_write();
+                txn.open_tree<Blob>().put(blob(n));
+                txn.commit();
+            } catch (const netabase::error& e) {
+                INFO(e.what());
+                REQUIRE(e.code() == netabase::errc::map_full);
+                break;
+            }
+        }
+        REQUIRE(store.map_size() == one_mib);
+        REQUIRE(n > 100);
+        REQUIRE(check_blobs(store, n).empty());
+    }
+    // n * 300 bytes of new entries do not fit in what the map has left: the open grows it.
+    using Wider = netabase::definition<BlobIndexed>;
+    netabase::Store<Wider> wider{dir.path(), small};
+    CHECK(wider.map_size() > one_mib);
+    wider.read([&](netabase::ReadTransaction<Wider>& txn) {
+        auto t = txn.open_tree<BlobIndexed>();
+        CHECK(t.size() == n);
+        CHECK(t.index(data_head).size() == n);
+        for (std::uint32_t id = 0; id < n; id += 37) {
+            auto hits = t.index(data_head).primary_keys(blob(id).data.substr(0, 300));
+            CHECK(std::find(hits.begin(), hits.end(), id) != hits.end());
+        }
+    });
+    auto report = wider.verify();
+    INFO(report.to_string());
+    CHECK(report.ok());
+    CHECK(report.entries == 3 * std::size_t{n});
+}
+
 }  // namespace growth_test

@@ -234,6 +234,33 @@ TEST_CASE("json: a bad line is refused with the table, line and field, and nothi
     b = line;
     b["tags"][1] = 5;
     refuse(b, "field 'tags[1]'");
+    // The largest value of each signed width is taken; one more is refused.
+    b = line;
+    b["i8"] = 127;
+    b["i32"] = INT32_MAX;
+    b["i64"] = INT64_MAX;
+    {
+        std::istringstream in(b.dump() + "\n");
+        store.write([&](auto& txn) {
+            auto t = txn.template open_tree<Every>();
+            netabase::import_json(t, in);
+        });
+        const Every got = store.read(
+            [&](auto& txn) { return txn.template open_tree<Every>().get(line["id"].get<std::uint64_t>())->value(); });
+        CHECK(got.i8 == 127);
+        CHECK(got.i32 == INT32_MAX);
+        CHECK(got.i64 == INT64_MAX);
+        store.write([](auto& txn) { txn.template open_tree<Every>().clear(); });
+    }
+    b = line;
+    b["i8"] = 128;
+    refuse(b, "field 'i8': expected a signed 8-bit integer");
+    b = line;
+    b["i32"] = std::uint64_t{1} << 31;
+    refuse(b, "field 'i32': expected a signed 32-bit integer");
+    b = line;
+    b["i64"] = std::uint64_t{1} << 63;
+    refuse(b, "field 'i64': expected a signed 64-bit integer");
     std::istringstream notjson(good.str() + "{\"id\": \n");
     CHECK_THROWS_AS(store.write([&](auto& txn) {
         auto t = txn.template open_tree<Every>();
@@ -254,6 +281,28 @@ TEST_CASE("json: keys to and from JSON follow the key encoding", "[json]") {
     CHECK(std::vector<std::byte>(b.span().begin(), b.span().end()) ==
           netabase::encode_key(std::optional<std::uint32_t>{}));
     CHECK_THROWS_AS(netabase::key_from_json(t.primary.type, netabase::json_row(-1), b), netabase::error);
+    // Signed keys: encode_key's bytes (the sign bit flipped), and key_to_json reads them back.
+    const netabase::stored_type i8 = netabase::stored_type::parse("i8"), i32 = netabase::stored_type::parse("i32"),
+                                i64 = netabase::stored_type::parse("i64");
+    for (std::int64_t v : {INT64_MIN, std::int64_t{-129}, std::int64_t{-1}, std::int64_t{0}, INT64_MAX}) {
+        INFO("i64 " << v);
+        netabase::key_from_json(i64, netabase::json_row(v), b);
+        CHECK(std::vector<std::byte>(b.span().begin(), b.span().end()) == netabase::encode_key(v));
+        CHECK(netabase::key_to_json(i64, b.span()) == netabase::json_row(v));
+    }
+    for (std::int32_t v : {INT32_MIN, -1, 0, 7, INT32_MAX}) {
+        INFO("i32 " << v);
+        netabase::key_from_json(i32, netabase::json_row(v), b);
+        CHECK(std::vector<std::byte>(b.span().begin(), b.span().end()) == netabase::encode_key(v));
+        CHECK(netabase::key_to_json(i32, b.span()) == netabase::json_row(v));
+    }
+    for (int v : {-128, -1, 0, 127}) {
+        INFO("i8 " << v);
+        netabase::key_from_json(i8, netabase::json_row(v), b);
+        CHECK(std::vector<std::byte>(b.span().begin(), b.span().end()) ==
+              netabase::encode_key(static_cast<std::int8_t>(v)));
+        CHECK(netabase::key_to_json(i8, b.span()) == netabase::json_row(v));
+    }
     netabase::stored_type f = netabase::stored_type::parse("f64");
     for (double d : {-1.5, -0.0, 0.0, 2.0, 1e-300}) {
         netabase::key_from_json(f, netabase::json_row(d), b);

@@ -759,6 +759,20 @@ TEST_CASE("positions: through bytes and back; malformed bytes and another table'
         CHECK(e.index() == "items/1");
         CHECK(has(e.what(), "index 'items/1' of table 'items'"));
         CHECK(has(e.what(), "checksum"));
+        // Forged with a valid checksum, a kind its index name contradicts: a primary key's
+        // position that names an index, an index position that names none.
+        using netabase::detail::position_access;
+        using netabase::detail::position_kind;
+        const std::vector<std::byte> k8(8, std::byte{1}), none;
+        const std::pair<position_kind, const char*> contradictions[] = {
+            {position_kind::primary, "items/1"}, {position_kind::unique_index, ""}, {position_kind::index, ""}};
+        for (const auto& [kind, index] : contradictions) {
+            INFO("kind " << static_cast<int>(kind) << ", index '" << index << "'");
+            auto forged = position_access::make(kind, "items", index, k8, kind == position_kind::index ? k8 : none);
+            CHECK(error_of([&] { (void)netabase::position::from_bytes(stored(forged)); }, &e) ==
+                  "netabase: invalid argument");
+            CHECK(has(e.what(), "its kind does not match its index name"));
+        }
     }
     SECTION("a position of another table or index, used, is invalid_argument naming both") {
         netabase::error e(netabase::errc::not_found, "");

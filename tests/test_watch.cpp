@@ -438,3 +438,68 @@ TEST_CASE("watch: writers SIGKILLed at random LMDB calls: the log replays to the
     std::printf("watch kills: %d SIGKILLs in %d writer processes; %zu changes logged and delivered\n", killed, kills,
                 delivered.size());
 }
+
+TEST_CASE("watch: changes that come while an overflowed watcher still holds changes are missed too, never queued past "
+          "the gap",
+          "[watch]") {
+    auto store = netabase::Store<Def>::temporary(netabase::options{.watch_capacity = 10});
+    auto w = store.watch<Note>();
+    auto put_notes = [&](std::uint64_t from, std::uint64_t to) {
+        store.write([&](auto& txn) {
+            auto t = txn.template open_tree<Note>();
+            for (std::uint64_t i = from; i < to; ++i) t.put(Note{i, "n"});
+        });
+    };
+    std::vector<netabase::Change<Note>> held;
+    auto take = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            auto c = w.try_next();
+            REQUIRE(c);
+            held.push_back(std::move(*c));
+        }
+    };
+    put_notes(0, 25);  // 10 held, 15 missed
+    take(5);
+    put_notes(100, 102);  // the queue has room again, but these come after the 15 missed ones
+    take(5);
+    for (std::uint64_t i = 0; i < held.size(); ++i) CHECK(held[i].key == i);
+    try {
+        w.try_next();
+        FAIL("no overflow reported");
+    } catch (const netabase::error& e) {
+        CHECK(e.code() == netabase::errc::watch_overflow);
+        CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("missed 17 changes"));
+    }
+    put_notes(200, 201);
+    auto after = drain(w);
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].key == 200);
+    CHECK(after[0].sequence == held.back().sequence + 18);
+}
+
+TEST_CASE("watch: changes_since(s) starts right after s for every s: inside a commit's block and at its ends",
+          "[watch][log]") {
+    netabase_test::temp_dir dir;
+    netabase::Store<Def> store{dir.path(), netabase::options{.change_log = true}};
+    // Commits of 3, 1 and 2 changes: sequences 1-3, 4 and 5-6, a log block each.
+    store.write([](auto& txn) {
+        auto t = txn.template open_tree<User>();
+        t.put(user(1, 10));
+        t.put(user(2, 20));
+        t.put(user(3, 30));
+    });
+    store.write([](auto& txn) { txn.template open_tree<User>().remove(2); });
+    store.write([](auto& txn) {
+        auto t = txn.template open_tree<User>();
+        t.put(user(4, 40));
+        t.put(user(1, 11));
+    });
+    auto txn = store.begin_read();
+    for (std::uint64_t s = 0; s <= 7; ++s) {
+        INFO("changes_since(" << s << ")");
+        std::vector<std::uint64_t> got, want;
+        for (const auto& e : txn.changes_since(s)) got.push_back(e.sequence);
+        for (std::uint64_t q = s + 1; q <= 6; ++q) want.push_back(q);
+        CHECK(got == want);
+    }
+}

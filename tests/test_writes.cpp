@@ -975,4 +975,46 @@ TEST_CASE("writes: update, put over and remove of rows keep indexes exact (fixed
     CHECK(store.verify().ok());
 }
 
+TEST_CASE("writes: MDB_MAP_FULL from the commit itself makes store.write grow the map and run fn again",
+          "[writes][fault]") {
+    // LMDB's commit can need pages too (the free list's): its MDB_MAP_FULL is a full map like a
+    // put's. Only the first commit fails.
+    struct fail_first_commit : netabase::detail::lmdb_seam {
+        int before(call c) override {
+            netabase::detail::lmdb_seam::before(c);
+            return c == call::txn_commit && count(call::txn_commit) == 1 ? MDB_MAP_FULL : 0;
+        }
+    };
+    netabase_test::temp_dir dir;
+    netabase::Store<S> store{dir.path(), fast()};
+    seed(store);
+    const std::size_t map_before = store.map_size();
+
+    Item changed = item(3);
+    changed.group = 70;
+    changed.name = "after a full commit";
+    int runs = 0;
+    {
+        fail_first_commit seam;
+        netabase::detail::seam() = &seam;
+        try {
+            store.write([&](netabase::WriteTransaction<S>& txn) {
+                ++runs;
+                txn.open_tree<Item>().put(changed);
+            });
+        } catch (...) {
+            netabase::detail::seam() = nullptr;
+            throw;
+        }
+        netabase::detail::seam() = nullptr;
+        CHECK(seam.count(call::txn_commit) == 2);
+    }
+    CHECK(runs == 2);
+    CHECK(store.map_size() > map_before);
+    state after = read_state(store);
+    require_consistent(after);
+    REQUIRE(after.items.size() == 5);
+    CHECK(after.items[2] == changed);
+}
+
 }  // namespace writes_test
