@@ -15,7 +15,6 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +22,20 @@
 #include <utility>
 
 namespace netabase {
+
+namespace detail {
+// What std::invoke does with one argument, without <functional> (+10k preprocessed lines
+// for every user, issue #14).
+template <class F, class T>
+decltype(auto) invoke_with(F& fn, T& txn) {
+    if constexpr (std::is_member_function_pointer_v<std::remove_cvref_t<F>>)
+        return (txn.*fn)();
+    else if constexpr (std::is_member_object_pointer_v<std::remove_cvref_t<F>>)
+        return (txn.*fn);
+    else
+        return fn(txn);
+}
+}  // namespace detail
 
 // What a commit waits for before it returns.
 enum class durability {
@@ -95,11 +108,11 @@ public:
                 WriteTransaction<Def> txn(state_);
                 try {
                     if constexpr (std::is_void_v<R>) {
-                        std::invoke(fn, txn);
+                        detail::invoke_with(fn, txn);
                         if (txn.is_open()) txn.commit();
                         return;
                     } else {
-                        R result = std::invoke(fn, txn);
+                        R result = detail::invoke_with(fn, txn);
                         if (txn.is_open()) txn.commit();
                         return result;
                     }
@@ -175,7 +188,7 @@ public:
     template <class F>
     std::invoke_result_t<F&, ReadTransaction<Def>&> read(F&& fn) const {
         ReadTransaction<Def> txn(live());
-        return std::invoke(fn, txn);
+        return detail::invoke_with(fn, txn);
     }
 
     // Walks every table and index in one read transaction and reports each row that does not
