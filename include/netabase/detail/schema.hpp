@@ -3,6 +3,7 @@
 #pragma once
 
 #include "netabase/codec.hpp"
+#include "netabase/detail/algorithm.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/changes.hpp"
 #include "netabase/detail/describe.hpp"
@@ -14,7 +15,6 @@
 
 #include <lmdb.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -610,11 +610,11 @@ struct schema_watch {
                 what = "another program rewrote its rows";
             else {
                 for (const auto& i : b.indexes)
-                    if (std::find(a.indexes.begin(), a.indexes.end(), i) == a.indexes.end())
+                    if (detail::find(a.indexes.begin(), a.indexes.end(), i) == a.indexes.end())
                         what += (what.empty() ? "" : ", ") + std::string("another program added index '") + table +
                                 "/" + index_id(i) + "' (" + i + ")";
                 for (const auto& i : a.indexes)
-                    if (std::find(b.indexes.begin(), b.indexes.end(), i) == b.indexes.end())
+                    if (detail::find(b.indexes.begin(), b.indexes.end(), i) == b.indexes.end())
                         what += (what.empty() ? "" : ", ") + std::string("another program dropped index '") + table +
                                 "/" + index_id(i) + "' (" + i + ")";
                 if (what.empty()) what = "another program changed its metadata";
@@ -739,7 +739,7 @@ public:
         // keeps its name and is rebuilt below.
         if (stored) {
             for (const auto& old : stored->indexes) {
-                if (std::find(now.indexes.begin(), now.indexes.end(), old) != now.indexes.end()) continue;
+                if (detail::find(now.indexes.begin(), now.indexes.end(), old) != now.indexes.end()) continue;
                 if (!rw)
                     throw_mismatch(table, "index " + index_id(old) +
                                               " was removed or changed; open the store read-write once to update it");
@@ -752,7 +752,7 @@ public:
             ix.unique = s.indexes[i].unique;
             ix.name = table + "/";
             ix.name += s.indexes[i].id;
-            bool known = stored && std::find(stored->indexes.begin(), stored->indexes.end(), now.indexes[i]) !=
+            bool known = stored && detail::find(stored->indexes.begin(), stored->indexes.end(), now.indexes[i]) !=
                                        stored->indexes.end();
             if (!known && !rw)
                 throw_mismatch(table, "index '" + ix.name + "' is new; open the store read-write once to build it");
