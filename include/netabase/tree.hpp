@@ -27,7 +27,11 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#if __has_include(<bits/ranges_util.h>)  // libstdc++: view_interface without the views of <ranges> (issue #14)
+#include <bits/ranges_util.h>
+#else
 #include <ranges>
+#endif
 #include <span>
 #include <string>
 #include <string_view>
