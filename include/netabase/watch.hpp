@@ -11,7 +11,11 @@
 #include "netabase/model.hpp"
 
 #include <array>
+#if __has_include(<bits/chrono.h>)  // libstdc++: durations and clocks without <chrono>'s I/O (issue #14)
+#include <bits/chrono.h>
+#else
 #include <chrono>
+#endif
 #include <cstdint>
 #include <iterator>
 #include <memory>

@@ -22,7 +22,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#if __has_include(<bits/chrono.h>)  // libstdc++: durations and clocks without <chrono>'s I/O (issue #14)
+#include <bits/chrono.h>
+#else
 #include <chrono>
+#endif
 #include <climits>
 #include <condition_variable>
 #include <cstddef>
