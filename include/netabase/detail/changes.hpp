@@ -353,7 +353,7 @@ public:
     static watch_hub* find(environment& env) noexcept { return static_cast<watch_hub*>(env.watch_state()); }
 
     // The change log: its database, and the shared counter that wakes other processes.
-    void use_log(MDB_dbi log, MDB_dbi meta, const std::filesystem::path& dir, bool read_only, unsigned mode) {
+    void use_log(MDB_dbi log, MDB_dbi meta, const dir_path& dir, bool read_only, unsigned mode) {
         std::lock_guard lock(mu_);
         log_ = log;
         meta_ = meta;

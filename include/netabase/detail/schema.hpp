@@ -15,7 +15,6 @@
 
 #include <lmdb.h>
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -832,7 +831,7 @@ template <class Def>
 struct store_state {
     std::shared_ptr<environment> env;
     typename tables_of<Def>::type tables;
-    std::filesystem::path remove_on_close;  // set by Store::temporary()
+    dir_path remove_on_close;               // set by Store::temporary()
     bool read_only = false;                 // this Store's option, even over a shared read-write environment
     schema_watch schema;                    // what every transaction checks first
     bool want_change_log = false;           // options::change_log: create the log if missing
@@ -844,10 +843,7 @@ struct store_state {
     store_state& operator=(const store_state&) = delete;
     ~store_state() {
         env.reset();
-        if (!remove_on_close.empty()) {
-            std::error_code ec;
-            std::filesystem::remove_all(remove_on_close, ec);
-        }
+        if (!remove_on_close.empty()) remove_all(remove_on_close);
     }
 
     template <class M>
