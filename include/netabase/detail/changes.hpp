@@ -12,6 +12,7 @@
 #pragma once
 
 #include "netabase/codec.hpp"  // load_le, store_le
+#include "netabase/detail/containers.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
@@ -32,8 +33,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -124,7 +123,7 @@ struct watch_queue {
 
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<queued_change> items;
+    fifo<queued_change> items;
     std::uint64_t missed = 0;
     bool closed = false;
 
@@ -520,7 +519,7 @@ private:
 
     void catch_up() {
         std::uint64_t from;
-        std::map<std::string, MDB_dbi> tables;
+        flat_map<std::string, MDB_dbi> tables;
         {
             std::lock_guard lock(mu_);
             from = published_;
@@ -586,7 +585,7 @@ private:
     std::atomic<bool> has_log_{false};
     MDB_dbi log_ = 0, meta_ = 0;
     shared_log* shared_ = nullptr;
-    std::map<std::string, MDB_dbi> tables_;
+    flat_map<std::string, MDB_dbi> tables_;
     bool ro_shared_ = false;  // mapped read-only: this process cannot write the store anyway
     std::thread follower_;
     bool stop_ = false;

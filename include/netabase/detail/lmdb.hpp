@@ -4,6 +4,7 @@
 
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
+#include "netabase/detail/containers.hpp"
 #include "netabase/detail/path.hpp"
 #include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
@@ -20,7 +21,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -479,7 +479,7 @@ public:
             throw error(errc::bad_file, "cannot open store: " + dir.string() + " is not a directory");
 
         // Keyed by process too: a child after fork() must open its own environment (LMDB).
-        static std::map<std::tuple<pid_t, dev_t, ino_t>, std::weak_ptr<environment>> registry;
+        static flat_map<std::tuple<pid_t, dev_t, ino_t>, std::weak_ptr<environment>> registry;
         std::lock_guard lock(registry_mutex());
         auto key = std::tuple{::getpid(), st.st_dev, st.st_ino};
         if (auto it = registry.find(key); it != registry.end()) {
@@ -664,7 +664,7 @@ private:
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
     mutable std::mutex names_mu_;  // names_ (written at open, read by errors on any thread)
-    std::map<MDB_dbi, std::pair<std::string, std::string>> names_;
+    flat_map<MDB_dbi, std::pair<std::string, std::string>> names_;
     std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
     std::mutex orphan_mu_;               // orphan_ and writer_exited_
     orphan orphan_;
