@@ -18,7 +18,8 @@ cxx=${1:-g++-12}
 reps=${REPS:-3}
 out=build/compile-cost
 mkdir -p "${out}"
-flags=(-std=c++20 -O2 -I include -I "${out}")
+# NETABASE_INCLUDE=dir measures the headers of another tree (e.g. from git archive) the same way.
+flags=(-std=c++20 -O2 -I "${NETABASE_INCLUDE:-include}" -I "${out}")
 
 gen_header() {  # number of models -> the header declaring them and the exercise template
   local n=$1
