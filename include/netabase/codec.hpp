@@ -19,7 +19,11 @@
 #include <array>
 #include <bit>
 #include <cfloat>
+#if __has_include(<bits/chrono.h>)  // libstdc++: durations and clocks without <chrono>'s I/O (issue #14)
+#include <bits/chrono.h>
+#else
 #include <chrono>
+#endif
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

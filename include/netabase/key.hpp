@@ -20,7 +20,6 @@
 
 #include <boost/pfr/core.hpp>
 
-#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <string>

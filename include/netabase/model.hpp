@@ -11,7 +11,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#if __has_include(<bits/ranges_util.h>)  // libstdc++: view_interface without the views of <ranges> (issue #14)
+#include <bits/ranges_util.h>
+#else
 #include <ranges>
+#endif
 #include <string>
 #include <string_view>
 #include <tuple>

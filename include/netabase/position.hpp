@@ -7,7 +7,6 @@
 #include "netabase/detail/crc32c.hpp"
 #include "netabase/error.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -77,16 +76,16 @@ namespace detail {
 }
 
 // A consistent copy of the environment into `dir`, a directory that holds no store yet.
-[[gnu::cold]] inline void backup_to(MDB_env* env, const std::filesystem::path& dir, const backup_options& opt) {
+[[gnu::cold]] inline void backup_to(MDB_env* env, const dir_path& dir, const backup_options& opt) {
     std::error_code ec;
-    if (std::filesystem::exists(dir / "data.mdb", ec))
+    if (exists(dir / "data.mdb"))
         throw error(errc::invalid_argument,
                     "backup: " + dir.string() + " already holds a store (data.mdb); back up into a new directory");
-    std::filesystem::create_directories(dir, ec);
+    create_directories(dir, ec);
     if (ec) throw error(ec, "backup: cannot create " + dir.string());
     int rc = mdb::env_copy2(env, dir.c_str(), opt.compact ? MDB_CP_COMPACT : 0u);
     if (rc != 0) {
-        std::filesystem::remove(dir / "data.mdb", ec);  // a partial copy is no backup
+        std::remove((dir / "data.mdb").c_str());  // a partial copy is no backup
         throw_lmdb(rc, "backup to " + dir.string() + " failed (mdb_env_copy2)");
     }
 }

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 
 #include <cstddef>
-#include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +21,20 @@
 #include <utility>
 
 namespace netabase {
+
+namespace detail {
+// What std::invoke does with one argument, without <functional> (+10k preprocessed lines
+// for every user, issue #14).
+template <class F, class T>
+decltype(auto) invoke_with(F& fn, T& txn) {
+    if constexpr (std::is_member_function_pointer_v<std::remove_cvref_t<F>>)
+        return (txn.*fn)();
+    else if constexpr (std::is_member_object_pointer_v<std::remove_cvref_t<F>>)
+        return (txn.*fn);
+    else
+        return fn(txn);
+}
+}  // namespace detail
 
 // What a commit waits for before it returns.
 enum class durability {
@@ -62,11 +74,12 @@ public:
     using definition_type = Def;
 
     // Opens the store in `dir`, creating the directory and the tables when missing.
-    explicit Store(const std::filesystem::path& dir, const options& opt = {}) : state_(open(dir, opt)) {}
+    // (`dir`: a std::filesystem::path, std::string, std::string_view or C string.)
+    explicit Store(const detail::dir_path& dir, const options& opt = {}) : state_(open(dir, opt)) {}
 
     // A store in a fresh temporary directory, removed when the store is destroyed.
     static Store temporary(const options& opt = {}) {
-        std::filesystem::path base = std::filesystem::temp_directory_path() / "netabase-XXXXXX";
+        detail::dir_path base = detail::temp_directory_path() / "netabase-XXXXXX";
         std::string tmpl = base.string();
         if (!::mkdtemp(tmpl.data()))
             throw error(std::error_code(errno, std::generic_category()), "cannot create a temporary directory");
@@ -75,8 +88,7 @@ public:
             s.state_->remove_on_close = tmpl;
             return s;
         } catch (...) {
-            std::error_code ec;
-            std::filesystem::remove_all(tmpl, ec);
+            detail::remove_all(tmpl);
             throw;
         }
     }
@@ -95,11 +107,11 @@ public:
                 WriteTransaction<Def> txn(state_);
                 try {
                     if constexpr (std::is_void_v<R>) {
-                        std::invoke(fn, txn);
+                        detail::invoke_with(fn, txn);
                         if (txn.is_open()) txn.commit();
                         return;
                     } else {
-                        R result = std::invoke(fn, txn);
+                        R result = detail::invoke_with(fn, txn);
                         if (txn.is_open()) txn.commit();
                         return result;
                     }
@@ -175,7 +187,7 @@ public:
     template <class F>
     std::invoke_result_t<F&, ReadTransaction<Def>&> read(F&& fn) const {
         ReadTransaction<Def> txn(live());
-        return std::invoke(fn, txn);
+        return detail::invoke_with(fn, txn);
     }
 
     // Walks every table and index in one read transaction and reports each row that does not
@@ -208,7 +220,7 @@ public:
     // A consistent copy of the store, taken while writers go on committing, into `dir` (created;
     // it must not hold a store already). It opens as a store of its own. With
     // backup_options{.compact = true} free pages are left out, so the copy can be smaller.
-    void backup(const std::filesystem::path& dir, const backup_options& opt = {}) const {
+    void backup(const detail::dir_path& dir, const backup_options& opt = {}) const {
         detail::environment& env = *live()->env;
         env.enter();  // a map resize waits for the copy's read transaction, as for any other
         try {
@@ -241,7 +253,11 @@ public:
         if (int rc = detail::mdb::env_sync(env.get(), 1)) env.fail_call(rc, "mdb_env_sync");
     }
 
-    const std::filesystem::path& path() const { return live()->env->path(); }
+    // A template only so that this header needs no <filesystem>: the caller's has the type.
+    template <class Path = std::filesystem::path>
+    const Path& path() const {
+        return live()->env->template fs_path<Path>();
+    }
     std::size_t map_size() const { return live()->env->map_size(); }
 
 private:
@@ -303,7 +319,7 @@ private:
         return state_;
     }
 
-    static std::shared_ptr<detail::store_state<Def>> open(const std::filesystem::path& dir, const options& opt) {
+    static std::shared_ptr<detail::store_state<Def>> open(const detail::dir_path& dir, const options& opt) {
         unsigned flags = 0;
         if (opt.read_only) flags |= MDB_RDONLY;
         if (opt.durability == durability::no_meta_sync) flags |= MDB_NOMETASYNC;
@@ -341,7 +357,7 @@ private:
 
     // With a change log (the option asked for one, or the store has one), this process's
     // watchers follow the commits of every process.
-    static void open_change_log(detail::store_state<Def>& st, const std::filesystem::path& dir, const options& opt) {
+    static void open_change_log(detail::store_state<Def>& st, const detail::dir_path& dir, const options& opt) {
         if (st.change_log == 0) return;  // (0 is the main database, never the log's handle)
         auto& hub = detail::watch_hub::of(*st.env);
         hub.use_log(st.change_log, st.schema.meta, dir, st.env->read_only(), opt.file_mode);

@@ -4,6 +4,7 @@
 #include "netabase/detail/config.hpp"  // first: refuses a compiler too old
 
 #include "netabase/codec.hpp"
+#include "netabase/detail/algorithm.hpp"
 #include "netabase/detail/changes.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
@@ -18,7 +19,6 @@
 
 #include <lmdb.h>
 
-#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -27,7 +27,11 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#if __has_include(<bits/ranges_util.h>)  // libstdc++: view_interface without the views of <ranges> (issue #14)
+#include <bits/ranges_util.h>
+#else
 #include <ranges>
+#endif
 #include <span>
 #include <string>
 #include <string_view>
@@ -1055,7 +1059,7 @@ public:
         core.wrote();
         if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
             core.fail(rc, "update: put failed", table_->name);
-        if (std::any_of(ch.begin(), ch.end(), [](const index_change& x) { return x.changed; }))
+        if (detail::any_of(ch.begin(), ch.end(), [](const index_change& x) { return x.changed; }))
             move_entries(t, ch, key, true, false);
         return true;
     }
@@ -1161,7 +1165,7 @@ private:
 
     static bool has_item(const detail::buffer& b, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& items,
                          std::span<const std::byte> k) {
-        auto it = std::lower_bound(items.begin(), items.end(), k, [&](auto a, std::span<const std::byte> key) {
+        auto it = detail::lower_bound(items.begin(), items.end(), k, [&](auto a, std::span<const std::byte> key) {
             return detail::compare(item(b, a), key) < 0;
         });
         return it != items.end() && detail::compare(item(b, *it), k) == 0;
@@ -1229,8 +1233,8 @@ private:
             }
             auto less = [&](auto a, auto b) { return detail::compare(item(out, a), item(out, b)) < 0; };
             auto same = [&](auto a, auto b) { return detail::compare(item(out, a), item(out, b)) == 0; };
-            std::sort(items->begin(), items->end(), less);
-            items->erase(std::unique(items->begin(), items->end(), same), items->end());
+            detail::sort(items->begin(), items->end(), less);
+            items->erase(detail::unique(items->begin(), items->end(), same), items->end());
         }
     }
 

@@ -11,13 +11,21 @@
 #include "netabase/model.hpp"
 
 #include <array>
+#if __has_include(<bits/chrono.h>)  // libstdc++: durations and clocks without <chrono>'s I/O (issue #14)
+#include <bits/chrono.h>
+#else
 #include <chrono>
+#endif
 #include <cstdint>
 #include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
+#if __has_include(<bits/ranges_util.h>)  // libstdc++: view_interface without the views of <ranges> (issue #14)
+#include <bits/ranges_util.h>
+#else
 #include <ranges>
+#endif
 #include <span>
 #include <string>
 #include <string_view>

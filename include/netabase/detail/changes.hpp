@@ -12,6 +12,7 @@
 #pragma once
 
 #include "netabase/codec.hpp"  // load_le, store_le
+#include "netabase/detail/containers.hpp"
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
@@ -21,16 +22,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
+#if __has_include(<bits/chrono.h>)  // libstdc++: durations and clocks without <chrono>'s I/O (issue #14)
+#include <bits/chrono.h>
+#else
 #include <chrono>
+#endif
 #include <climits>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -121,7 +123,7 @@ struct watch_queue {
 
     std::mutex mu;
     std::condition_variable cv;
-    std::deque<queued_change> items;
+    fifo<queued_change> items;
     std::uint64_t missed = 0;
     bool closed = false;
 
@@ -350,7 +352,7 @@ public:
     static watch_hub* find(environment& env) noexcept { return static_cast<watch_hub*>(env.watch_state()); }
 
     // The change log: its database, and the shared counter that wakes other processes.
-    void use_log(MDB_dbi log, MDB_dbi meta, const std::filesystem::path& dir, bool read_only, unsigned mode) {
+    void use_log(MDB_dbi log, MDB_dbi meta, const dir_path& dir, bool read_only, unsigned mode) {
         std::lock_guard lock(mu_);
         log_ = log;
         meta_ = meta;
@@ -517,7 +519,7 @@ private:
 
     void catch_up() {
         std::uint64_t from;
-        std::map<std::string, MDB_dbi> tables;
+        flat_map<std::string, MDB_dbi> tables;
         {
             std::lock_guard lock(mu_);
             from = published_;
@@ -583,7 +585,7 @@ private:
     std::atomic<bool> has_log_{false};
     MDB_dbi log_ = 0, meta_ = 0;
     shared_log* shared_ = nullptr;
-    std::map<std::string, MDB_dbi> tables_;
+    flat_map<std::string, MDB_dbi> tables_;
     bool ro_shared_ = false;  // mapped read-only: this process cannot write the store anyway
     std::thread follower_;
     bool stop_ = false;

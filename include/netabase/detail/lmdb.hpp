@@ -4,6 +4,8 @@
 
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/calls.hpp"
+#include "netabase/detail/containers.hpp"
+#include "netabase/detail/path.hpp"
 #include "netabase/detail/schema_counter.hpp"
 #include "netabase/error.hpp"
 
@@ -19,8 +21,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -186,7 +186,11 @@ public:
 
     MDB_env* get() const noexcept { return env_; }
     bool read_only() const noexcept { return read_only_; }
-    const std::filesystem::path& path() const noexcept { return path_; }
+    const dir_path& path() const noexcept { return path_; }
+    template <class P>
+    const P& fs_path() const {
+        return fs_path_.get<P>(path_);
+    }
     std::size_t max_key_size() const noexcept { return max_key_; }
 
     std::size_t map_size() const {
@@ -459,10 +463,10 @@ public:
     bool checksum() const noexcept { return checksum_; }
 
     // The environment for `dir`, opened once per process.
-    static std::shared_ptr<environment> open(const std::filesystem::path& dir, const config& cfg) {
+    static std::shared_ptr<environment> open(const dir_path& dir, const config& cfg) {
         std::error_code ec;
         bool read_only = (cfg.flags & MDB_RDONLY) != 0;
-        if (!read_only) std::filesystem::create_directories(dir, ec);
+        if (!read_only) create_directories(dir, ec);
         struct ::stat st {};
         if (::stat(dir.c_str(), &st) != 0) {
             int err = errno;
@@ -475,7 +479,7 @@ public:
             throw error(errc::bad_file, "cannot open store: " + dir.string() + " is not a directory");
 
         // Keyed by process too: a child after fork() must open its own environment (LMDB).
-        static std::map<std::tuple<pid_t, dev_t, ino_t>, std::weak_ptr<environment>> registry;
+        static flat_map<std::tuple<pid_t, dev_t, ino_t>, std::weak_ptr<environment>> registry;
         std::lock_guard lock(registry_mutex());
         auto key = std::tuple{::getpid(), st.st_dev, st.st_ino};
         if (auto it = registry.find(key); it != registry.end()) {
@@ -559,7 +563,7 @@ private:
                         "write transaction on the thread that began it");
     }
 
-    environment(const std::filesystem::path& dir, const config& cfg) : path_(dir) {
+    environment(const dir_path& dir, const config& cfg) : path_(dir) {
         if (int rc = mdb::env_create(&env_))
             throw_lmdb(rc, "cannot open store: " + dir.string() + " (mdb_env_create failed)");
         auto fail = [&](int rc, const std::string& what) {
@@ -632,7 +636,8 @@ private:
     std::shared_ptr<void> watch_;
     std::atomic<void*> watch_ptr_{nullptr};
     std::mutex watch_mu_;
-    std::filesystem::path path_;
+    dir_path path_;
+    fs_path_cache fs_path_;
     bool read_only_ = false;
     bool checksum_ = false;
     std::size_t max_key_ = 511;
@@ -659,7 +664,7 @@ private:
     std::atomic<std::thread::id> writer_{};
     std::mutex dbi_mu_;
     mutable std::mutex names_mu_;  // names_ (written at open, read by errors on any thread)
-    std::map<MDB_dbi, std::pair<std::string, std::string>> names_;
+    flat_map<MDB_dbi, std::pair<std::string, std::string>> names_;
     std::atomic<bool> orphaned_{false};  // orphan_ or writer_exited_ is set (begin_*'s fast check)
     std::mutex orphan_mu_;               // orphan_ and writer_exited_
     orphan orphan_;

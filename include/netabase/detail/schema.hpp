@@ -3,6 +3,7 @@
 #pragma once
 
 #include "netabase/codec.hpp"
+#include "netabase/detail/algorithm.hpp"
 #include "netabase/detail/buffer.hpp"
 #include "netabase/detail/changes.hpp"
 #include "netabase/detail/describe.hpp"
@@ -14,8 +15,6 @@
 
 #include <lmdb.h>
 
-#include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -610,11 +609,11 @@ struct schema_watch {
                 what = "another program rewrote its rows";
             else {
                 for (const auto& i : b.indexes)
-                    if (std::find(a.indexes.begin(), a.indexes.end(), i) == a.indexes.end())
+                    if (detail::find(a.indexes.begin(), a.indexes.end(), i) == a.indexes.end())
                         what += (what.empty() ? "" : ", ") + std::string("another program added index '") + table +
                                 "/" + index_id(i) + "' (" + i + ")";
                 for (const auto& i : a.indexes)
-                    if (std::find(b.indexes.begin(), b.indexes.end(), i) == b.indexes.end())
+                    if (detail::find(b.indexes.begin(), b.indexes.end(), i) == b.indexes.end())
                         what += (what.empty() ? "" : ", ") + std::string("another program dropped index '") + table +
                                 "/" + index_id(i) + "' (" + i + ")";
                 if (what.empty()) what = "another program changed its metadata";
@@ -739,7 +738,7 @@ public:
         // keeps its name and is rebuilt below.
         if (stored) {
             for (const auto& old : stored->indexes) {
-                if (std::find(now.indexes.begin(), now.indexes.end(), old) != now.indexes.end()) continue;
+                if (detail::find(now.indexes.begin(), now.indexes.end(), old) != now.indexes.end()) continue;
                 if (!rw)
                     throw_mismatch(table, "index " + index_id(old) +
                                               " was removed or changed; open the store read-write once to update it");
@@ -752,7 +751,7 @@ public:
             ix.unique = s.indexes[i].unique;
             ix.name = table + "/";
             ix.name += s.indexes[i].id;
-            bool known = stored && std::find(stored->indexes.begin(), stored->indexes.end(), now.indexes[i]) !=
+            bool known = stored && detail::find(stored->indexes.begin(), stored->indexes.end(), now.indexes[i]) !=
                                        stored->indexes.end();
             if (!known && !rw)
                 throw_mismatch(table, "index '" + ix.name + "' is new; open the store read-write once to build it");
@@ -832,7 +831,7 @@ template <class Def>
 struct store_state {
     std::shared_ptr<environment> env;
     typename tables_of<Def>::type tables;
-    std::filesystem::path remove_on_close;  // set by Store::temporary()
+    dir_path remove_on_close;               // set by Store::temporary()
     bool read_only = false;                 // this Store's option, even over a shared read-write environment
     schema_watch schema;                    // what every transaction checks first
     bool want_change_log = false;           // options::change_log: create the log if missing
@@ -844,10 +843,7 @@ struct store_state {
     store_state& operator=(const store_state&) = delete;
     ~store_state() {
         env.reset();
-        if (!remove_on_close.empty()) {
-            std::error_code ec;
-            std::filesystem::remove_all(remove_on_close, ec);
-        }
+        if (!remove_on_close.empty()) remove_all(remove_on_close);
     }
 
     template <class M>

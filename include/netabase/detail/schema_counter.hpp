@@ -11,21 +11,23 @@
 // even may it remember c1 as validated (every change counted in it committed before c0).
 #pragma once
 
+#include "netabase/detail/path.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <filesystem>
 
 namespace netabase::detail {
 
 // Maps the first `bytes` bytes of `file` (created zero-filled when missing and this process may
 // write) shared between processes; nullptr when it cannot. `writable` says whether the mapping
 // may be written.
-inline void* map_shared_file(const std::filesystem::path& file, std::size_t bytes, bool read_only, unsigned mode,
+inline void* map_shared_file(const dir_path& file, std::size_t bytes, bool read_only, unsigned mode,
                              bool& writable) {
     writable = false;
     int fd = read_only ? -1 : ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
@@ -62,7 +64,7 @@ public:
 
     // Maps the counter; without it (a directory this process may not write, a file system
     // without shared mappings) every transaction reads the metadata instead.
-    void open(const std::filesystem::path& dir, bool read_only, unsigned mode) {
+    void open(const dir_path& dir, bool read_only, unsigned mode) {
         p_ = static_cast<std::atomic<std::uint64_t>*>(
             map_shared_file(dir / "schema.lock", sizeof(std::uint64_t), read_only, mode, writable_));
     }
