@@ -1,11 +1,18 @@
 // What the evolution tests share beyond the fixture's own models: version 2 of the users
-// table, and a look at the metadata below netabase.
+// table, a look at the metadata below netabase, and a newer release opening a store in a child.
 #pragma once
 
 #include "fixtures/evolve_models.hpp"
 
-#include <lmdb.h>
+#include "catch.hpp"
 
+#include <lmdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -50,3 +57,29 @@ inline std::optional<std::string> raw_meta(const std::filesystem::path& dir, con
 }
 
 }  // namespace evolve_fixture
+
+namespace netabase_test {
+
+// Runs a newer release of the program, NewDef, in a child process: it opens the store at path
+// (which changes its schema) and exits 0, or prints why it could not and exits 1.
+template <class NewDef>
+void newer_release_opens(const std::filesystem::path& path) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int code = 0;
+        try {
+            netabase::Store<NewDef> newer{path};
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "newer release: %s\n", e.what());
+            code = 1;
+        }
+        std::_Exit(code);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace netabase_test

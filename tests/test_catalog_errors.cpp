@@ -6,6 +6,7 @@
 #include <netabase/catalog.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <lmdb.h>
@@ -17,16 +18,7 @@
 
 namespace catalog_errors_test {
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
 void ok(int rc, const char* what) {
     if (rc != 0) throw std::runtime_error(std::string(what) + ": " + ::mdb_strerror(rc));

@@ -5,6 +5,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "index_model.hpp"
 #include "support.hpp"
 
@@ -77,18 +78,9 @@ constexpr auto netabase_model(netabase::tag<Priced>) {
 using S = netabase::definition<Doc, Priced>;
 using Store = netabase::Store<S>;
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 Bytes B(std::initializer_list<int> v) {
     Bytes out;

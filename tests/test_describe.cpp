@@ -1,6 +1,7 @@
 // How keys read in error messages: byte sequences in hex, long keys cut to a readable length
 // with their size, and the same text in a store's unique_violation and key_too_large errors.
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -34,7 +35,7 @@ using S = netabase::definition<Blob>;
 using Store = netabase::Store<S>;
 using WTxn = netabase::WriteTransaction<S>;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;

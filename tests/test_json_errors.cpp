@@ -8,6 +8,7 @@
 #include <netabase/json.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "json_models.hpp"
 #include "support.hpp"
 
@@ -50,18 +51,9 @@ netabase::stored_table table_of(const std::string& fields, std::vector<std::stri
     return t;
 }
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 std::vector<std::byte> bytes_of(const netabase::detail::buffer& b) { return {b.span().begin(), b.span().end()}; }
 

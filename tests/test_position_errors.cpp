@@ -7,6 +7,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -33,18 +34,9 @@ constexpr auto netabase_model(netabase::tag<Row>) {
 using S = netabase::definition<Row>;
 using Bytes = std::vector<std::byte>;
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 // The layout: u8 format | u8 kind | u16 n, table | u16 n, index | u16 n, key | [u16 n, pk] | u32 crc.
 struct layout {

@@ -5,6 +5,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "evolve_support.hpp"
 #include "support.hpp"
 
 #include <sys/wait.h>
@@ -118,27 +119,7 @@ sc_old::User person(std::uint64_t id) {
     return sc_old::User{id, "p" + std::to_string(id) + "@x", static_cast<std::uint32_t>(20 + id % 50)};
 }
 
-// Runs the newer release NewDef in a child process: it opens the store (which changes the
-// schema) and exits 0, or prints why it could not and exits 1.
-template <class NewDef>
-void newer_release_opens(const fs::path& path) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int code = 0;
-        try {
-            netabase::Store<NewDef> newer{path};
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "newer release: %s\n", e.what());
-            code = 1;
-        }
-        std::_Exit(code);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
-}
+using netabase_test::newer_release_opens;
 
 // The older program holds the store open while NewDef opens it; returns the message its next
 // write transaction is refused with, after checking that its read transaction is refused the

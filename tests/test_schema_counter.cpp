@@ -6,6 +6,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "evolve_support.hpp"
 #include "support.hpp"
 
 #include <fcntl.h>
@@ -61,25 +62,7 @@ void seed(const fs::path& dir) {
     });
 }
 
-// The newer release opens the store in another process, which adds its index.
-void newer_release_opens(const fs::path& dir) {
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int code = 0;
-        try {
-            netabase::Store<New> store{dir};
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "newer release: %s\n", e.what());
-            code = 1;
-        }
-        std::_Exit(code);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
-}
+using netabase_test::newer_release_opens;
 
 std::uint64_t counter_in(const fs::path& dir) {
     int fd = ::open((dir / "schema.lock").c_str(), O_RDONLY | O_CLOEXEC);
@@ -108,7 +91,7 @@ TEST_CASE("schema counter: a read-only program without schema.lock checks the me
     for (int i = 0; i < 3; ++i)  // every transaction re-reads the metadata, and finds it unchanged
         CHECK(ro.read([](auto& txn) { return txn.template open_tree<counter_old::Item>().size(); }) == 10);
 
-    newer_release_opens(dir.path());  // it makes a new schema.lock; the read-only one never maps it
+    newer_release_opens<New>(dir.path());  // it makes a new schema.lock; the read-only one never maps it
     try {
         ro.read([](auto& txn) { (void)txn.template open_tree<counter_old::Item>().size(); });
         FAIL("the read-only program read under a schema it does not know");
@@ -128,7 +111,7 @@ TEST_CASE("schema counter: a counter left odd by a program that died mid-change 
 
     netabase::Store<Old> old{dir.path()};  // an odd counter is never trusted: it validates by metadata
     CHECK(old.read([](auto& txn) { return txn.template open_tree<counter_old::Item>().size(); }) == 10);
-    newer_release_opens(dir.path());
+    newer_release_opens<New>(dir.path());
     // The change moved the odd value on to the next odd one (not back to even: another program
     // could have remembered that), then ended even.
     CHECK(counter_in(dir.path()) == before + 4);

@@ -4,6 +4,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <cerrno>
@@ -56,18 +57,9 @@ using S = netabase::definition<Item>;
 using SV2 = netabase::definition<ItemV2>;
 using SExtra = netabase::definition<Extra>;
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 std::vector<std::uint64_t> ids(const netabase::Store<S>& store) {
     return store.read([](auto& txn) {

@@ -7,6 +7,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <lmdb.h>
@@ -127,18 +128,9 @@ constexpr auto netabase_model(netabase::tag<Stuff>) {
 
 using V1 = netabase::definition<ThingV1>;
 
-template <class F>
-netabase::error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const netabase::error& e) {
-        return e;
-    }
-    FAIL("no netabase::error was thrown");
-    throw std::logic_error("unreachable");
-}
+using netabase_test::error_of;
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using netabase_test::has;
 
 void build_v1(const fs::path& dir, const netabase::options& opt = {}) {
     netabase::Store<V1> store{dir, opt};
