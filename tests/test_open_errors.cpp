@@ -3,6 +3,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <cstdint>
@@ -27,22 +28,15 @@ TEST_CASE("open: a dangling symlink as the store directory is a clear error, rea
     const fs::path link = dir / "store";
     const fs::path target = dir / "gone" / "deeper";  // its parent does not exist either
     fs::create_directory_symlink(target, link);
-    try {
-        netabase::Store<open_errors::Def> store{link};
-        FAIL("a store opened through a dangling symlink");
-    } catch (const netabase::error& e) {
-        CHECK(e.code() == std::make_error_code(std::errc::no_such_file_or_directory));
-        const std::string what = e.what();
-        CHECK_THAT(what, Catch::Matchers::Contains("cannot open store: " + link.string()));
-        CHECK_THAT(what, Catch::Matchers::Contains(" ("));  // why creating it failed
-    }
-    try {
-        netabase::Store<open_errors::Def> store{link, netabase::options{.read_only = true}};
-        FAIL("a store opened read-only through a dangling symlink");
-    } catch (const netabase::error& e) {
-        CHECK(e.code() == netabase::errc::not_found);
-        CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(link.string() + " does not exist"));
-    }
+    const netabase::error rw = netabase_test::error_of([&] { netabase::Store<open_errors::Def> store{link}; });
+    CHECK(rw.code() == std::make_error_code(std::errc::no_such_file_or_directory));
+    const std::string what = rw.what();
+    CHECK_THAT(what, Catch::Matchers::Contains("cannot open store: " + link.string()));
+    CHECK_THAT(what, Catch::Matchers::Contains(" ("));  // why creating it failed
+    const netabase::error ro = netabase_test::error_of(
+        [&] { netabase::Store<open_errors::Def> store{link, netabase::options{.read_only = true}}; });
+    CHECK(ro.code() == netabase::errc::not_found);
+    CHECK_THAT(std::string(ro.what()), Catch::Matchers::Contains(link.string() + " does not exist"));
     CHECK_FALSE(fs::exists(target));
     CHECK(fs::is_symlink(link));
 }
