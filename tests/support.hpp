@@ -2,11 +2,13 @@
 #pragma once
 
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -44,35 +46,42 @@ private:
     std::filesystem::path path_;
 };
 
-// Stops the process if a threaded test hangs (a deadlock must fail, not wait for ctest's
-// timeout).
+// Stops the process if a test hangs (a deadlock must fail, not wait for ctest's timeout).
+// SIGALRM, not a thread: a test that forks would otherwise fork a threaded process, and a child
+// forked while the watchdog thread held one of ASan's allocator locks (it takes them as it
+// starts) waits for that lock forever. An alarm is not inherited across fork; children that
+// must not outlive the test use PR_SET_PDEATHSIG. One watchdog at a time per process.
 class watchdog {
 public:
-    watchdog(std::chrono::seconds limit, const char* what)
-        : thread_([this, limit, what] {
-              std::unique_lock lock(mu_);
-              if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
-                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s (deadlock?)\n", what,
-                               static_cast<long long>(limit.count()));
-                  std::_Exit(70);
-              }
-          }) {}
+    watchdog(std::chrono::seconds limit, const char* what) {
+        if (active_) throw std::logic_error("netabase_test::watchdog: one at a time");
+        active_ = true;
+        int n = std::snprintf(message_, sizeof message_, "watchdog: %s did not finish within %lld s (deadlock?)\n", what,
+                              static_cast<long long>(limit.count()));
+        length_ = n < 0 ? 0 : std::min(static_cast<std::size_t>(n), sizeof message_ - 1);
+        struct sigaction sa {};
+        sa.sa_handler = &fire;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGALRM, &sa, &previous_);
+        ::alarm(static_cast<unsigned>(limit.count()));
+    }
     watchdog(const watchdog&) = delete;
     watchdog& operator=(const watchdog&) = delete;
     ~watchdog() {
-        {
-            std::lock_guard lock(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
+        ::alarm(0);
+        ::sigaction(SIGALRM, &previous_, nullptr);
+        active_ = false;
     }
 
 private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
+    static void fire(int) {  // async-signal-safe only
+        (void)!::write(2, message_, length_);
+        std::_Exit(70);
+    }
+    static inline bool active_ = false;
+    static inline char message_[256] = {};
+    static inline std::size_t length_ = 0;
+    struct sigaction previous_ {};
 };
 
 // ---- proof that a thread is blocked on a lock --------------------------------------------

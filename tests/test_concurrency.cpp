@@ -431,9 +431,8 @@ TEST_CASE("concurrency: reader processes see whole commits while writer processe
         seed_accounts(store);
     }  // closed before any fork: a child must open the environment itself
 
-    // No watchdog thread here: the children are forked from this process, and a fork from a
-    // threaded process can hang the child under ASan. Each wait for a child's byte is bounded
-    // instead (a deadlock guard, not a timing check) and says which child stopped answering.
+    // Each wait for a child's byte is bounded (a deadlock guard, not a timing check) and says
+    // which child stopped answering.
     constexpr int readers = 2;
     int stop[2], results[2], started[2], committed[2];
     REQUIRE(::pipe(stop) == 0);
