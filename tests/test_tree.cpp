@@ -1,5 +1,6 @@
 // Tree<M>: the Rust netabase suite's scenarios, against real LMDB files.
 #include "catch.hpp"
+#include "errors.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -393,6 +394,143 @@ TEST_CASE("tree: put_many with an oversize key in the middle writes none of the 
     CHECK(named.size() == 1);
     CHECK(keys_of(named) == std::vector<std::string>{"m"});
     txn.commit();
+}
+
+// A forward range is read twice by put_many: once to encode, check and sort the keys, then
+// to write in key order. Appends fill LMDB's pages; inserts in arrival order split them and
+// leave them part full.
+TEST_CASE("tree: put_many of a forward range writes in key order: a shuffled load packs pages as a sorted one, "
+          "of equal keys the last wins",
+          "[tree][put_many]") {
+    std::vector<Named> sorted;
+    for (std::uint32_t i = 0; i < 3000; ++i) {
+        char id[16];
+        std::snprintf(id, sizeof id, "k%06u", i);
+        sorted.push_back(Named{id, i});
+    }
+    std::vector<Named> shuffled = sorted;
+    for (std::size_t i = shuffled.size() - 1; i > 0; --i)  // a fixed permutation (LCG), no clock
+        std::swap(shuffled[i], shuffled[(i * 2654435761u + 12345u) % (i + 1)]);
+    REQUIRE(shuffled.front().id != sorted.front().id);
+
+    auto leaf_pages = [](Store& store) {
+        for (const auto& t : store.stats().tables)
+            if (t.name == "tree_test::Named") return t.leaf_pages;
+        FAIL("no table tree_test::Named");
+        return std::uint64_t{0};
+    };
+    auto load = [&](auto&& write) {
+        netabase_test::temp_dir dir;
+        Store store{dir.path(), fast()};
+        store.write([&](netabase::WriteTransaction<S>& txn) { write(txn.open_tree<Named>()); });
+        auto txn = store.begin_read();
+        auto named = txn.open_tree<Named>();
+        CHECK(keys_of(named).size() == sorted.size());
+        CHECK(named.get("k001234")->value().n == 1234u);
+        return leaf_pages(store);
+    };
+    const auto appended = load([&](auto named) { CHECK(named.put_many(sorted) == sorted.size()); });
+    const auto from_shuffled = load([&](auto named) { CHECK(named.put_many(shuffled) == shuffled.size()); });
+    const auto one_by_one = load([&](auto named) {
+        for (const auto& n : shuffled) named.put(n);
+    });
+    CHECK(from_shuffled == appended);
+    CHECK(from_shuffled < one_by_one);  // arrival order leaves pages part full (27 against 38 pages)
+
+    // 8-byte keys, over 256 of them (sorted by radix, a byte per pass): unsigned keys whose
+    // bytes all differ, signed keys on both sides of zero, and repeats (the later one kept).
+    {
+        netabase_test::temp_dir d;
+        Store store{d.path(), fast()};
+        std::vector<Post> posts;
+        std::vector<Signed> signs;
+        for (std::uint64_t i = 0; i < 600; ++i) {
+            std::uint64_t k = (i * 0x9E3779B97F4A7C15u) >> (i % 3 == 0 ? 0 : 24);  // spread over every byte
+            posts.push_back(Post{k, i, "first"});
+            if (i % 5 == 0) posts.push_back(Post{k, i, "again"});
+            signs.push_back(Signed{static_cast<std::int64_t>(i % 2 ? i * 7919 : -(i * 7919)), std::to_string(i)});
+        }
+        store.write([&](netabase::WriteTransaction<S>& txn) {
+            CHECK(txn.open_tree<Post>().put_many(posts) == posts.size());
+            CHECK(txn.open_tree<Signed>().put_many(signs) == signs.size());
+        });
+        std::map<std::uint64_t, std::string> want_posts;
+        for (const auto& p : posts) want_posts[p.id] = p.body;
+        std::vector<std::int64_t> want_signs;
+        for (const auto& x : signs) want_signs.push_back(x.id);
+        std::sort(want_signs.begin(), want_signs.end());
+        auto txn = store.begin_read();
+        std::map<std::uint64_t, std::string> got_posts;
+        for (const auto& g : txn.open_tree<Post>()) got_posts[g.key()] = g.value().body;
+        CHECK(got_posts == want_posts);
+        CHECK(keys_of(txn.open_tree<Post>()).size() == want_posts.size());
+        CHECK(keys_of(txn.open_tree<Signed>()) == want_signs);
+        // Written in key order: packed as tightly as the same rows loaded already sorted.
+        netabase_test::temp_dir d2;
+        Store in_order{d2.path(), fast()};
+        in_order.write([&](netabase::WriteTransaction<S>& w) {
+            std::vector<Post> p2;
+            for (const auto& [k, body] : want_posts) p2.push_back(Post{k, 0, body});
+            w.open_tree<Post>().put_many(p2);
+            std::vector<Signed> s2 = signs;
+            std::sort(s2.begin(), s2.end(), [](const Signed& a, const Signed& b) { return a.id < b.id; });
+            w.open_tree<Signed>().put_many(s2);
+        });
+        auto pages = [](Store& st, const char* table) {
+            for (const auto& t : st.stats().tables)
+                if (t.name == table) return t.leaf_pages;
+            return std::uint64_t{0};
+        };
+        CHECK(pages(store, "tree_test::Post") == pages(in_order, "tree_test::Post"));
+        CHECK(pages(store, "tree_test::Signed") == pages(in_order, "tree_test::Signed"));
+        CHECK(pages(store, "tree_test::Post") > 1);
+    }
+
+    // Equal keys in one batch: the rows go in stably sorted, so the later one is the one kept.
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), fast()};
+    store.write([](netabase::WriteTransaction<S>& txn) {
+        CHECK(txn.open_tree<Named>().put_many(std::vector<Named>{{"b", 1}, {"a", 1}, {"b", 2}, {"c", 1}, {"a", 2}, {"b", 3}}) == 6);
+    });
+    auto txn = store.begin_read();
+    auto named = txn.open_tree<Named>();
+    CHECK(keys_of(named) == std::vector<std::string>{"a", "b", "c"});
+    CHECK(named.get("a")->value().n == 2u);
+    CHECK(named.get("b")->value().n == 3u);
+}
+
+TEST_CASE("tree: put_many of a forward range refuses an oversize key, or a range that throws, before writing "
+          "anything, without a nested transaction",
+          "[tree][put_many]") {
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), fast()};
+    store.write([](netabase::WriteTransaction<S>& txn) { txn.open_tree<Named>().put(Named{"m", 0}); });
+    struct counting {
+        netabase::detail::lmdb_seam seam;
+        counting() { netabase::detail::seam() = &seam; }
+        ~counting() { netabase::detail::seam() = nullptr; }
+    };
+    {
+        auto txn = store.begin_write();
+        auto named = txn.open_tree<Named>();
+        named.put(Named{"l", 7});
+        std::vector<Named> batch{{"q", 1}, {"n", 2}, {std::string(600, 'p'), 3}, {"o", 4}};
+        counting c;
+        auto e = netabase_test::error_of([&] { named.put_many(batch); });
+        CHECK(e.code() == netabase::errc::key_too_large);
+        CHECK(c.seam.total == 0);  // refused before any LMDB call: no nested transaction, no write
+        // A forward range whose third row throws as it is read: nothing was written either.
+        const std::vector<Named> src{{"x", 1}, {"w", 2}};
+        auto rows = std::views::iota(0, 3) | std::views::transform([&](int i) -> const Named& {
+                        if (i == 2) throw std::runtime_error("the input range failed");
+                        return src[static_cast<std::size_t>(i)];
+                    });
+        CHECK_THROWS_WITH(named.put_many(rows), "the input range failed");
+        CHECK(c.seam.total == 0);
+        txn.commit();  // the transaction is as it was before both calls, and commits
+    }
+    auto txn = store.begin_read();
+    CHECK(keys_of(txn.open_tree<Named>()) == std::vector<std::string>{"l", "m"});
 }
 
 // ---- ordering ------------------------------------------------------------------------------

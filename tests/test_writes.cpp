@@ -847,10 +847,11 @@ TEST_CASE("writes: an exception part way through a put_many without nesting make
     seed_readings(store);
     const reading_state before = read_readings(store);
 
-    // Replaces row 3, appends 10, then the input range throws.
+    // Replaces row 3, appends 10, then the input range throws. The rows are made as the range is
+    // read (prvalues), so put_many cannot hold and sort them first: it writes as it reads.
     const std::vector<Reading> src{Reading{3, 2, 70.0, "replaced"}, reading(10), reading(11)};
     auto throwing = [&](int throw_at) {
-        return std::views::iota(0, 3) | std::views::transform([&src, throw_at](int i) -> const Reading& {
+        return std::views::iota(0, 3) | std::views::transform([&src, throw_at](int i) -> Reading {
                    if (i == throw_at) throw std::runtime_error("the input range failed");
                    return src[static_cast<std::size_t>(i)];
                });

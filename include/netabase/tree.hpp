@@ -936,36 +936,38 @@ public:
 
     // All or nothing. Keys that ascend past the table's last key take LMDB's append path.
     //
-    // When a row can be rejected (a unique secondary key, or a key type whose encoded size
-    // varies and so may exceed LMDB's limit), the rows go in through a nested transaction: a
-    // rejected row throws and leaves the transaction as it was before the call, so it can
-    // still be committed. Otherwise no row can be rejected once the rows before it are written,
-    // and the rows go straight into the transaction (a nested one doubles LMDB's work per
-    // page). Then, if anything else throws part way (the input range itself, an allocation, a
-    // computed key's function) after some rows were written, the transaction is marked failed:
-    // the exception propagates and commit() refuses (errc::transaction_finished), so a
+    // A forward range whose elements are the rows (a vector, a span) is read twice: first
+    // every primary key is encoded and checked against LMDB's limit, then the rows are written
+    // in key order, sorted first unless they ascend already (stably: of equal keys the last
+    // wins, as in input order), so a load in any order appends into an empty table. Sorting
+    // holds 16 bytes per row (keys of up to 8 bytes), else the encoded key and 24 bytes. A
+    // range read once is written as it is read.
+    //
+    // When a row can still be rejected as it is written (a unique secondary key, a secondary
+    // key whose encoded size varies, or, for a range read once, a primary key whose size
+    // varies), the rows go in through a nested transaction: a rejected row throws and leaves
+    // the transaction as it was before the call, so it can still be committed. Otherwise the
+    // rows go straight into the transaction (a nested one doubles LMDB's work per page). Then,
+    // if anything else throws part way (the input range itself, an allocation, a computed
+    // key's function) after some rows were written, the transaction is marked failed: the
+    // exception propagates and commit() refuses (errc::transaction_finished), so a
     // half-applied batch can never be committed. An LMDB failure poisons the transaction
     // either way.
     template <std::ranges::input_range R>
         std::size_t put_many(R&&rows) requires writable && std::is_convertible_v < std::ranges::range_reference_t<R>,
     const M& > {
-        if constexpr (rows_cannot_be_rejected()) {
-            if (fixed_key_size() <= core()->env->max_key_size()) {
-                std::size_t n = 0;
-                try {
-                    put_rows(rows, n);
-                } catch (...) {
-                    if (n != 0) stopped_midway();  // (a row that failed part way has marked it itself)
-                    throw;
-                }
-                return n;
-            }
+        if constexpr (sortable_batch<R>()) {
+            // Every primary key checked first: only a secondary key can still refuse a row.
+            constexpr bool checked = !has_unique_key() && secondary_sizes_fixed();
+            const bool direct = checked && secondary_size_most() <= core()->env->max_key_size();
+            if (keys_ascend(rows)) return put_batch(direct, [&](std::size_t& n) { put_rows(rows, n); });
+            sorted_batch b;
+            sort_rows(rows, b);
+            return put_batch(direct, [&](std::size_t& n) { put_sorted(b, n); });
+        } else {
+            const bool direct = rows_cannot_be_rejected() && fixed_key_size() <= core()->env->max_key_size();
+            return put_batch(direct, [&](std::size_t& n) { put_rows(rows, n); });
         }
-        return nested([&] {
-            std::size_t n = 0;
-            put_rows(rows, n);
-            return n;
-        });
     }
 
     // true if the row existed; its index entries go with it.
@@ -1102,6 +1104,25 @@ private:
         if (!c.move(k, v, MDB_LAST)) return false;
         out.assign(detail::to_span(k));
         return true;
+    }
+
+    // put_many's rows, written by write(n) (n counts them): straight into the transaction when
+    // direct (no row can be refused), so an exception after the first row makes commit refuse;
+    // else in a nested transaction, so a refused row leaves this one as it was.
+    template <class Write>
+    std::size_t put_batch(bool direct, Write write) {
+        std::size_t n = 0;
+        if (!direct) return nested([&] {
+            write(n);
+            return n;
+        });
+        try {
+            write(n);
+        } catch (...) {
+            if (n != 0) stopped_midway();  // (a row that failed part way has marked it itself)
+            throw;
+        }
+        return n;
     }
 
     // Runs fn in a child transaction: committed into this one on return, discarded on throw.
@@ -1359,6 +1380,24 @@ private:
         return fixed ? most : 0;
     }
 
+    // Whether every secondary key has a fixed encoded size (true with none); the largest.
+    static constexpr bool secondary_sizes_fixed() {
+        bool fixed = true;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            if (detail::fixed_size<typename S::value_type>() == 0) fixed = false;
+        });
+        return fixed;
+    }
+    static constexpr std::size_t secondary_size_most() {
+        std::size_t most = 0;
+        detail::for_each_secondary<M>([&](const auto& sec, auto) {
+            using S = std::remove_cvref_t<decltype(sec.key)>;
+            most = std::max(most, detail::fixed_size<typename S::value_type>());
+        });
+        return most;
+    }
+
     // No row can be rejected by validation (no unique key, every key of a fixed size: checked
     // against LMDB's limit once per put_many).
     static constexpr bool rows_cannot_be_rejected() { return !has_unique_key() && fixed_key_size() != 0; }
@@ -1423,6 +1462,147 @@ private:
         return true;
     }
 
+    // Rows put_many can hold by address while it sorts them: a forward range's elements stay
+    // where they are while it is iterated again.
+    template <class R>
+    static constexpr bool sortable_batch() {
+        using ref = std::ranges::range_reference_t<R>;
+        return std::ranges::forward_range<R> && std::is_lvalue_reference_v<ref> &&
+               std::is_same_v<std::remove_cvref_t<ref>, M>;
+    }
+
+    // A key of at most 8 bytes, all of one size, is its own prefix (below): no buffer holds it.
+    static constexpr bool small_key = detail::fixed_size<key_type>() != 0 && detail::fixed_size<key_type>() <= 8;
+    struct long_entry {
+        std::uint64_t prefix;
+        std::uint64_t at_size;  // offset in keys << 16 | size (a key of 64 KiB is over LMDB's limit)
+        const M* row;
+    };
+    struct small_entry {
+        std::uint64_t prefix;
+        const M* row;
+    };
+    // A batch's rows with their encoded primary keys (in one buffer), in key order. An entry
+    // carries its key's first 8 bytes as a big-endian integer (zero-padded), which orders two
+    // keys whenever they differ there, and decides every compare of small keys.
+    struct sorted_batch {
+        using entry = std::conditional_t<small_key, small_entry, long_entry>;
+        detail::buffer keys;  // unused for a small key
+        std::vector<entry> rows;
+        // The encoded key, into out.
+        void key(const entry& e, detail::buffer& out) const {
+            out.clear();
+            if constexpr (small_key) {
+                std::uint64_t be = e.prefix;
+                if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap64(be);
+                out.append(&be, detail::fixed_size<key_type>());
+            } else {
+                out.append(keys.data() + (e.at_size >> 16), static_cast<std::size_t>(e.at_size & 0xffff));
+            }
+        }
+        bool less(const entry& x, const entry& y) const noexcept {
+            if (x.prefix != y.prefix) return x.prefix < y.prefix;
+            if constexpr (small_key) {
+                return false;
+            } else {
+                std::span<const std::byte> a{keys.data() + (x.at_size >> 16), static_cast<std::size_t>(x.at_size & 0xffff)};
+                std::span<const std::byte> b{keys.data() + (y.at_size >> 16), static_cast<std::size_t>(y.at_size & 0xffff)};
+                std::size_t n = a.size() < b.size() ? a.size() : b.size();
+                int c = n > 8 ? std::memcmp(a.data() + 8, b.data() + 8, n - 8) : 0;
+                return c < 0 || (c == 0 && a.size() < b.size());
+            }
+        }
+    };
+
+    // An encoded key's first 8 bytes as a big-endian integer, zero-padded: ordered as the keys
+    // are wherever they differ in those bytes.
+    static std::uint64_t prefix_of(const std::byte* k, std::size_t size) noexcept {
+        std::uint64_t v = 0;
+        if (size >= 8) [[likely]]
+            std::memcpy(&v, k, 8);
+        else
+            std::memcpy(&v, k, size);
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+        return v;
+    }
+
+    // Encodes and checks every row's primary key (key_too_large before anything is written);
+    // false at the first key below the one before it (sort_rows then checks the rest).
+    template <class R>
+    bool keys_ascend(R& rows) const {
+        if constexpr (small_key) {  // within LMDB's limit: only the order to check, as integers
+            detail::buffer kb;
+            std::uint64_t prev = 0;
+            for (const M& m : rows) {
+                kb.clear();
+                detail::encode_key(kb, pk_of(m));
+                std::uint64_t now = prefix_of(kb.data(), detail::fixed_size<key_type>());
+                if (now < prev) return false;
+                prev = now;
+            }
+            return true;
+        }
+        detail::buffer one, two;
+        detail::buffer *prev = &one, *cur = &two;
+        bool first = true;
+        for (const M& m : rows) {
+            cur->clear();
+            detail::encode_key(*cur, pk_of(m));
+            check_size(*cur, nullptr, pk_of(m));
+            if (!first && detail::compare(prev->span(), cur->span()) > 0) return false;
+            first = false;
+            std::swap(prev, cur);
+        }
+        return true;
+    }
+
+    // Encodes and checks every row's primary key, then sorts them (stably).
+    template <class R>
+    void sort_rows(R& rows, sorted_batch& b) const {
+        using entry = typename sorted_batch::entry;
+        if constexpr (std::ranges::sized_range<R>) b.rows.reserve(std::ranges::size(rows));
+        const std::size_t max = core()->env->max_key_size();
+        for (const M& m : rows) {
+            if constexpr (small_key) b.keys.clear();  // only the prefix is kept
+            const std::size_t at = b.keys.size();
+            detail::encode_key(b.keys, pk_of(m));
+            const std::size_t size = b.keys.size() - at;
+            const std::byte* k = b.keys.data() + at;
+            if (size > max) [[unlikely]] {
+                detail::buffer kb;
+                kb.append(k, size);
+                key_too_large(kb, nullptr, pk_of(m));
+            }
+            const std::uint64_t prefix = prefix_of(k, size);
+            if constexpr (small_key)
+                b.rows.push_back(entry{prefix, &m});
+            else
+                b.rows.push_back(entry{prefix, std::uint64_t{at} << 16 | size, &m});
+        }
+        std::vector<entry> scratch(b.rows.size());
+        if constexpr (small_key) {  // the prefix is the whole key; radix pays for its 16 KiB of counts past ~256 rows
+            if (b.rows.size() >= 256) {
+                detail::radix_sort(b.rows.data(), b.rows.data() + b.rows.size(), scratch.data(),
+                                   [](const entry& e) { return e.prefix; });
+                return;
+            }
+        }
+        detail::stable_sort(b.rows.data(), b.rows.data() + b.rows.size(), scratch.data(),
+                            [&](const entry& x, const entry& y) { return b.less(x, y); });
+    }
+
+    // put_many's loop over a sorted batch; n counts the rows written.
+    void put_sorted(const sorted_batch& b, std::size_t& n) {
+        detail::key_bytes last;
+        bool have_last = last_key(last);
+        detail::buffer kb;
+        for (const auto& e : b.rows) {
+            b.key(e, kb);
+            put_next(*e.row, kb, last, have_last);
+            ++n;
+        }
+    }
+
     // put_many's loop; n counts the rows written.
     template <class R>
     void put_rows(R& rows, std::size_t& n) {
@@ -1432,18 +1612,23 @@ private:
         for (const M& m : rows) {
             kb.clear();
             detail::encode_key(kb, pk_of(m));
-            bool past_end = !have_last || pk_after(kb.span(), last.span());
-            write_row(m, past_end ? write_mode::append : write_mode::upsert, kb);
-            if (past_end) {  // write_row has checked the size
-                if constexpr (detail::fixed_size<key_type>() != 0) {
-                    last.size = detail::fixed_size<key_type>();
-                    std::memcpy(last.data, kb.data(), detail::fixed_size<key_type>());
-                } else {
-                    last.assign(kb.span());
-                }
-                have_last = true;
-            }
+            put_next(m, kb, last, have_last);
             ++n;
+        }
+    }
+
+    // One row of put_many (kb: its encoded key): appended when it sorts after the last key.
+    void put_next(const M& m, const detail::buffer& kb, detail::key_bytes& last, bool& have_last) {
+        bool past_end = !have_last || pk_after(kb.span(), last.span());
+        write_row(m, past_end ? write_mode::append : write_mode::upsert, kb);
+        if (past_end) {  // write_row has checked the size
+            if constexpr (detail::fixed_size<key_type>() != 0) {
+                last.size = detail::fixed_size<key_type>();
+                std::memcpy(last.data, kb.data(), detail::fixed_size<key_type>());
+            } else {
+                last.assign(kb.span());
+            }
+            have_last = true;
         }
     }
 
