@@ -936,15 +936,16 @@ public:
 
     // All or nothing. Keys that ascend past the table's last key take LMDB's append path.
     //
-    // A forward range whose elements are the rows (a vector, a span) is read twice: first
+    // A forward range whose elements are the rows (a vector, a span) of a model without a
+    // unique key (where the order of the rows cannot change the outcome) is read twice: first
     // every primary key is encoded and checked against LMDB's limit, then the rows are written
     // in key order, sorted first unless they ascend already (stably: of equal keys the last
     // wins, as in input order), so a load in any order appends into an empty table. Sorting
-    // holds 16 bytes per row (keys of up to 8 bytes), else the encoded key and 24 bytes. A
-    // range read once is written as it is read.
+    // holds 32 bytes per row (an entry and its scratch copy) for keys of up to 8 bytes, else
+    // the encoded key and 48 bytes. A range read once is written as it is read.
     //
     // When a row can still be rejected as it is written (a unique secondary key, a secondary
-    // key whose encoded size varies, or, for a range read once, a primary key whose size
+    // key whose encoded size varies, or, for rows written as read, a primary key whose size
     // varies), the rows go in through a nested transaction: a rejected row throws and leaves
     // the transaction as it was before the call, so it can still be committed. Otherwise the
     // rows go straight into the transaction (a nested one doubles LMDB's work per page). Then,
@@ -956,10 +957,11 @@ public:
     template <std::ranges::input_range R>
         std::size_t put_many(R&&rows) requires writable && std::is_convertible_v < std::ranges::range_reference_t<R>,
     const M& > {
-        if constexpr (sortable_batch<R>()) {
+        // Not with a unique key: whether a row violates it depends on the rows written before
+        // it (a batch may move a unique value from one row to another), so order matters.
+        if constexpr (sortable_batch<R>() && !has_unique_key()) {
             // Every primary key checked first: only a secondary key can still refuse a row.
-            constexpr bool checked = !has_unique_key() && secondary_sizes_fixed();
-            const bool direct = checked && secondary_size_most() <= core()->env->max_key_size();
+            const bool direct = secondary_sizes_fixed() && secondary_size_most() <= core()->env->max_key_size();
             if (keys_ascend(rows)) return put_batch(direct, [&](std::size_t& n) { put_rows(rows, n); });
             sorted_batch b;
             sort_rows(rows, b);
