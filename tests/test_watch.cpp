@@ -105,12 +105,12 @@ TEST_CASE("watch: every write path delivers its kind, key and row, in commit ord
 
     store.write([](auto& txn) {
         auto t = txn.template open_tree<User>();
-        std::vector<User> rows{user(3, 30), user(4, 40), user(2, 23)};  // written in key order: 2, 3, 4
+        std::vector<User> rows{user(3, 30), user(4, 40), user(2, 23)};  // appends, then an update
         t.put_many(rows);
-        std::vector<std::uint64_t> keys{4, 3, 77};
+        std::vector<std::uint64_t> keys{3, 4, 77};
         CHECK(t.remove_many(keys) == 2);
     });
-    CHECK(shape(drain(w)) == S{{upd, 2, 23}, {ins, 3, 30}, {ins, 4, 40}, {rem, 4, -1}, {rem, 3, -1}});
+    CHECK(shape(drain(w)) == S{{ins, 3, 30}, {ins, 4, 40}, {upd, 2, 23}, {rem, 3, -1}, {rem, 4, -1}});
 
     store.write([](auto& txn) { txn.template open_tree<User>().clear(); });  // every row a remove
     CHECK(shape(drain(w)) == S{{rem, 2, -1}, {rem, 9, -1}});
