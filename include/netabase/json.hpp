@@ -551,8 +551,8 @@ std::size_t export_json(const R& rows, std::ostream& out) {
 // replace) with its indexes. A line that is not a row of this table is errc::invalid_argument
 // naming the table, the line and the field; the rows before it are in the transaction, which
 // the caller aborts or commits. Blank lines are skipped. Returns how many rows it put.
-template <class M>
-std::size_t import_json(Tree<M, access::write>& tree, std::istream& in) {
+template <class M, class B>
+std::size_t import_json(Tree<M, access::write, B>& tree, std::istream& in) {
     const stored_table& table = stored_table_of<M>();
     std::string line;
     detail::buffer bytes;

@@ -5,6 +5,7 @@
 #include "netabase/detail/schema.hpp"
 #include "netabase/detail/upgrade.hpp"
 #include "netabase/error.hpp"
+#include "netabase/lmdb.hpp"
 #include "netabase/model.hpp"
 #include "netabase/stats.hpp"
 #include "netabase/transaction.hpp"
@@ -68,10 +69,15 @@ struct options {
     std::size_t watch_capacity = 65536;
 };
 
-template <class Def>
+template <class Def, class B>
 class Store {
+    static_assert(std::is_same_v<B, lmdb>,
+                  "netabase: Store<Def, B>: the only backend so far is netabase::lmdb (the seam is being moved "
+                  "behind B one layer at a time, issue #13)");
+
 public:
     using definition_type = Def;
+    using backend_type = B;
 
     // Opens the store in `dir`, creating the directory and the tables when missing.
     // (`dir`: a std::filesystem::path, std::string, std::string_view or C string.)
@@ -93,18 +99,18 @@ public:
         }
     }
 
-    ReadTransaction<Def> begin_read() const { return ReadTransaction<Def>(live()); }
-    WriteTransaction<Def> begin_write() { return WriteTransaction<Def>(live()); }
+    ReadTransaction<Def, B> begin_read() const { return ReadTransaction<Def, B>(live()); }
+    WriteTransaction<Def, B> begin_write() { return WriteTransaction<Def, B>(live()); }
 
     // Runs fn in a write transaction: commits when fn returns, aborts when it throws, returns
     // fn's result. When the map fills up, the map grows and fn runs again from the start.
     template <class F>
-    std::invoke_result_t<F&, WriteTransaction<Def>&> write(F&& fn) {
-        using R = std::invoke_result_t<F&, WriteTransaction<Def>&>;
+    std::invoke_result_t<F&, WriteTransaction<Def, B>&> write(F&& fn) {
+        using R = std::invoke_result_t<F&, WriteTransaction<Def, B>&>;
         for (;;) {
             std::size_t size = live()->env->map_size();
             {
-                WriteTransaction<Def> txn(state_);
+                WriteTransaction<Def, B> txn(state_);
                 try {
                     if constexpr (std::is_void_v<R>) {
                         detail::invoke_with(fn, txn);
@@ -159,7 +165,7 @@ public:
         if (!hub || !hub->has_log())
             throw error(errc::invalid_argument, "trim_changes: the store at " + state_->env->path().string() +
                                                     " has no change log; open it with options{.change_log = true}");
-        return write([&](WriteTransaction<Def>& txn) {
+        return write([&](WriteTransaction<Def, B>& txn) {
             MDB_txn* t = txn.core_.live();
             const std::uint64_t last = detail::log_last(t, hub->log_dbi(), hub->meta_dbi());
             const std::uint64_t before = detail::log_trimmed(t, hub->meta_dbi());
@@ -185,8 +191,8 @@ public:
 
     // Runs fn in a read transaction and returns its result.
     template <class F>
-    std::invoke_result_t<F&, ReadTransaction<Def>&> read(F&& fn) const {
-        ReadTransaction<Def> txn(live());
+    std::invoke_result_t<F&, ReadTransaction<Def, B>&> read(F&& fn) const {
+        ReadTransaction<Def, B> txn(live());
         return detail::invoke_with(fn, txn);
     }
 
@@ -195,7 +201,7 @@ public:
     // Throws nothing on a healthy store; O(rows + entries).
     verify_report verify() const {
         verify_report report;
-        ReadTransaction<Def> txn(live());
+        ReadTransaction<Def, B> txn(live());
         [&]<class... Ms>(definition<Ms...>*) {
             (detail::verify_table(txn.core_.txn, detail::schema_of<Ms>, state_->template table<Ms>().name,
                                   state_->template table<Ms>().dbi, state_->template table<Ms>().indexes.data(),
@@ -208,7 +214,7 @@ public:
     // Sizes of the store and of each table and index, from one read transaction: O(tables +
     // indexes), plus a walk of LMDB's freelist for free_bytes.
     store_stats stats() const {
-        ReadTransaction<Def> txn(live());
+        ReadTransaction<Def, B> txn(live());
         store_stats s;
         detail::fill_space(state_->env->get(), txn.core_.txn, s);
         [&]<class... Ms>(definition<Ms...>*) {
@@ -239,7 +245,7 @@ public:
     void rebuild_index(const K& key) {
         static_assert(Def::template contains<M>, "netabase: rebuild_index<M>: M is not a model of this definition");
         std::size_t pos = model_traits_index<M>(key);
-        write([&](WriteTransaction<Def>& txn) {
+        write([&](WriteTransaction<Def, B>& txn) {
             const auto& t = state_->template table<M>();
             MDB_txn* raw = txn.core_.live();
             txn.core_.wrote();
@@ -370,13 +376,13 @@ private:
 };
 
 // The Rust netabase spellings.
-template <class Def, class F>
-decltype(auto) with_write_transaction(Store<Def>& store, F&& fn) {
+template <class Def, class B, class F>
+decltype(auto) with_write_transaction(Store<Def, B>& store, F&& fn) {
     return store.write(std::forward<F>(fn));
 }
 
-template <class Def, class F>
-decltype(auto) with_read_transaction(const Store<Def>& store, F&& fn) {
+template <class Def, class B, class F>
+decltype(auto) with_read_transaction(const Store<Def, B>& store, F&& fn) {
     return store.read(std::forward<F>(fn));
 }
 

@@ -5,6 +5,7 @@
 #include "netabase/detail/schema.hpp"
 #include "netabase/detail/state.hpp"
 #include "netabase/error.hpp"
+#include "netabase/lmdb.hpp"
 #include "netabase/tree.hpp"
 #include "netabase/watch.hpp"
 
@@ -18,9 +19,6 @@
 
 namespace netabase {
 
-template <class Def>
-class Store;
-
 namespace detail {
 
 template <class M>
@@ -30,7 +28,7 @@ inline constexpr bool model_not_in_definition = false;
 
 // A consistent snapshot: later commits stay invisible to it. Readers never block the writer.
 // Ends (and its guards, views and trees with it) at commit(), abort() or destruction.
-template <class Def>
+template <class Def, class B>
 class ReadTransaction {
 public:
     ReadTransaction(const ReadTransaction&) = delete;
@@ -44,7 +42,7 @@ public:
                           "netabase: open_tree<M>(): M is not one of the models of this Store's netabase::definition");
         } else {
             core_.live();
-            return Tree<M, access::read>(&core_, &state_->template table<M>());
+            return Tree<M, access::read, B>(&core_, &state_->template table<M>());
         }
     }
 
@@ -66,7 +64,7 @@ public:
     void abort() { finish(); }
 
 private:
-    friend class Store<Def>;
+    friend class Store<Def, B>;
 
     explicit ReadTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
         core_.env = state_->env.get();
@@ -98,12 +96,12 @@ private:
     }
 
     std::shared_ptr<detail::store_state<Def>> state_;
-    detail::txn_core core_;
+    typename B::txn core_;
 };
 
 // The one write transaction of the store (LMDB admits one writer at a time, process-wide and
 // across processes). Destroyed without commit() it aborts.
-template <class Def>
+template <class Def, class B>
 class WriteTransaction {
 public:
     WriteTransaction(const WriteTransaction&) = delete;
@@ -117,7 +115,7 @@ public:
                           "netabase: open_tree<M>(): M is not one of the models of this Store's netabase::definition");
         } else {
             core_.live();
-            return Tree<M, access::write>(&core_, &state_->template table<M>());
+            return Tree<M, access::write, B>(&core_, &state_->template table<M>());
         }
     }
 
@@ -164,7 +162,7 @@ public:
     }
 
 private:
-    friend class Store<Def>;
+    friend class Store<Def, B>;
 
     explicit WriteTransaction(std::shared_ptr<detail::store_state<Def>> state) : state_(std::move(state)) {
         if (state_->read_only)
@@ -220,7 +218,7 @@ private:
     }
 
     std::shared_ptr<detail::store_state<Def>> state_;
-    detail::txn_core core_;
+    typename B::txn core_;
 };
 
 }  // namespace netabase

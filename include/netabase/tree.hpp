@@ -7,17 +7,13 @@
 #include "netabase/detail/algorithm.hpp"
 #include "netabase/detail/changes.hpp"
 #include "netabase/detail/buffer.hpp"
-#include "netabase/detail/calls.hpp"
 #include "netabase/detail/lifetime.hpp"
-#include "netabase/detail/lmdb.hpp"
-#include "netabase/detail/state.hpp"
 #include "netabase/error.hpp"
 #include "netabase/guard.hpp"
 #include "netabase/key.hpp"
+#include "netabase/lmdb.hpp"  // the default backend: the storage calls below go through B
 #include "netabase/model.hpp"
 #include "netabase/position.hpp"
-
-#include <lmdb.h>
 
 #include <array>
 #include <bit>
@@ -85,8 +81,8 @@ enum class upper_kind : unsigned char { none, before, prefix };
 // A cursor walk over one database: its bounds, its direction, and whether its entries are
 // index entries whose values are primary keys to look up.
 struct scan_spec {
-    MDB_dbi dbi = 0;
-    MDB_dbi primary = 0;
+    unsigned dbi = 0;  // B::space
+    unsigned primary = 0;
     bool through_index = false;
     bool reverse = false;
     bool empty = false;  // a bound too large to be stored: nothing can match
@@ -107,11 +103,12 @@ inline bool prefix_successor(const key_bytes& p, key_bytes& out) noexcept {
 }
 
 // Where a tree or an index is: what a Rows needs besides its bounds.
+template <class B>
 struct scan_source {
-    txn_core* core = nullptr;
+    typename B::txn* core = nullptr;
     const std::string* table = nullptr;
-    MDB_dbi dbi = 0;
-    MDB_dbi primary = 0;
+    unsigned dbi = 0;  // B::space
+    unsigned primary = 0;
     bool through_index = false;
     const index_state* index = nullptr;  // nullptr for the primary key
 
@@ -122,9 +119,9 @@ struct scan_source {
 
 }  // namespace detail
 
-template <class M, access A = access::read>
+template <class M, access A = access::read, class B = lmdb>
 class Tree;
-template <class M, class K, access A = access::read>
+template <class M, class K, access A = access::read, class B = lmdb>
 class Index;
 
 // One page of a scan (Rows::page): up to `limit` rows, and where the next page starts when at
@@ -140,8 +137,14 @@ struct Page {
 // Rows of one scan, in key order (or reversed): an input range whose iterator owns an LMDB
 // cursor. The iterator reads its bounds from the Rows: keep the Rows alive while iterating
 // (a range-for over `tree.range(a, b)` does).
-template <class M>
-class Rows : public std::ranges::view_interface<Rows<M>> {
+template <class M, class B = lmdb>
+class Rows : public std::ranges::view_interface<Rows<M, B>> {
+    using val_t = typename B::val;
+    using handle_t = typename B::handle;
+    using core_t = typename B::txn;
+    using cursor_t = typename B::cursor;
+    using cursor_op_t = typename B::cursor_op;
+
 public:
     class iterator {
     public:
@@ -160,7 +163,7 @@ public:
         }
         iterator& operator++() {
             life_.check_open("a netabase::Rows iterator");
-            MDB_val k, v;
+            val_t k, v;
             settle(cur_.move(k, v, step_), k, v);
             return *this;
         }
@@ -183,14 +186,14 @@ public:
 
     private:
         friend class Rows;
-        template <class, access>
+        template <class, access, class>
         friend class Tree;
-        template <class, class, access>
+        template <class, class, access, class>
         friend class Index;
 
         // Copies what it needs of `spec` except the bounds, which it reads through pointers:
         // a spec with bounds must outlive the iterator.
-        iterator(const detail::scan_source& src, const detail::scan_spec& spec)
+        iterator(const detail::scan_source<B>& src, const detail::scan_spec& spec)
             : core_(src.core),
               table_(src.table),
               index_(src.index),
@@ -202,22 +205,22 @@ public:
               lo_(&spec.lo),
               hi_(&spec.hi),
               check_(spec.dups ? bound_check::none : check_of(spec)),
-              step_(spec.dups ? (spec.reverse ? MDB_PREV_DUP : MDB_NEXT_DUP) : (spec.reverse ? MDB_PREV : MDB_NEXT)),
+              step_(spec.dups ? (spec.reverse ? B::op::prev_dup : B::op::next_dup) : (spec.reverse ? B::op::prev : B::op::next)),
               life_(detail::stamp::of(src.core->life)) {
             src.core->live();
             if (spec.empty) return;
-            cur_ = detail::pooled_cursor(core_, spec.dbi);
-            MDB_val k{}, v{};
+            cur_ = cursor_t(core_, spec.dbi);
+            val_t k{}, v{};
             settle(start(k, v), k, v);
         }
         // A walk from strictly after `at`, which must outlive the iterator too (Rows::after).
         // The members as above (kept apart so that the plain constructor stays as it was).
-        iterator(const detail::scan_source& src, const detail::scan_spec& spec, const detail::resume_key& at)
+        iterator(const detail::scan_source<B>& src, const detail::scan_spec& spec, const detail::resume_key& at)
             : iterator(src, spec, unstarted{}) {
             if (cur_) resume(at);
         }
         struct unstarted {};
-        iterator(const detail::scan_source& src, const detail::scan_spec& spec, unstarted)
+        iterator(const detail::scan_source<B>& src, const detail::scan_spec& spec, unstarted)
             : core_(src.core),
               table_(src.table),
               index_(src.index),
@@ -229,32 +232,32 @@ public:
               lo_(&spec.lo),
               hi_(&spec.hi),
               check_(spec.dups ? bound_check::none : check_of(spec)),
-              step_(spec.dups ? (spec.reverse ? MDB_PREV_DUP : MDB_NEXT_DUP) : (spec.reverse ? MDB_PREV : MDB_NEXT)),
+              step_(spec.dups ? (spec.reverse ? B::op::prev_dup : B::op::next_dup) : (spec.reverse ? B::op::prev : B::op::next)),
               life_(detail::stamp::of(src.core->life)) {
             src.core->live();
-            if (!spec.empty) cur_ = detail::pooled_cursor(core_, spec.dbi);
+            if (!spec.empty) cur_ = cursor_t(core_, spec.dbi);
         }
 
         bool dupsort() const noexcept { return index_ && !index_->unique; }
 
-        bool dup_walk() const noexcept { return step_ == MDB_NEXT_DUP || step_ == MDB_PREV_DUP; }
+        bool dup_walk() const noexcept { return step_ == B::op::next_dup || step_ == B::op::prev_dup; }
 
-        bool start(MDB_val& k, MDB_val& v) {
+        bool start(val_t& k, val_t& v) {
             if (dup_walk()) {
-                k = detail::to_val(lo_->span());
-                if (!cur_.move(k, v, MDB_SET_KEY)) return false;
-                return step_ == MDB_NEXT_DUP || cur_.move(k, v, MDB_LAST_DUP);
+                k = B::to_val(lo_->span());
+                if (!cur_.move(k, v, B::op::set_key)) return false;
+                return step_ == B::op::next_dup || cur_.move(k, v, B::op::last_dup);
             }
             if (!reverse_) {
-                if (!has_lo_) return cur_.move(k, v, MDB_FIRST);
-                k = detail::to_val(lo_->span());
-                return cur_.move(k, v, MDB_SET_RANGE);
+                if (!has_lo_) return cur_.move(k, v, B::op::first);
+                k = B::to_val(lo_->span());
+                return cur_.move(k, v, B::op::set_range);
             }
             detail::key_bytes above;  // the first key past the range, if any
-            if (!key_above(above)) return cur_.move(k, v, MDB_LAST);
-            k = detail::to_val(above.span());
-            if (cur_.move(k, v, MDB_SET_RANGE)) return cur_.move(k, v, MDB_PREV);
-            return cur_.move(k, v, MDB_LAST);
+            if (!key_above(above)) return cur_.move(k, v, B::op::last);
+            k = B::to_val(above.span());
+            if (cur_.move(k, v, B::op::set_range)) return cur_.move(k, v, B::op::prev);
+            return cur_.move(k, v, B::op::last);
         }
 
         // The smallest key above every key of the range; false when the range runs to the end.
@@ -273,28 +276,28 @@ public:
         // Out of line, and its cursor moves too: once per resumed scan, and kept out of the
         // inlining budget of the code around scans.
         [[gnu::cold, gnu::noinline]] void resume(const detail::resume_key& at) {
-            MDB_val k{}, v{};
+            val_t k{}, v{};
             settle(start_after(at, k, v), k, v);
         }
-        [[gnu::noinline]] bool cold_move(MDB_val& k, MDB_val& v, MDB_cursor_op op) { return cur_.move(k, v, op); }
-        [[gnu::noinline]] bool cold_start(MDB_val& k, MDB_val& v) { return start(k, v); }
+        [[gnu::noinline]] bool cold_move(val_t& k, val_t& v, cursor_op_t op) { return cur_.move(k, v, op); }
+        [[gnu::noinline]] bool cold_start(val_t& k, val_t& v) { return start(k, v); }
 
-        bool start_after(const detail::resume_key& at, MDB_val& k, MDB_val& v) {
+        bool start_after(const detail::resume_key& at, val_t& k, val_t& v) {
             const auto key = at.key();
             if (dup_walk()) {  // the duplicates of one key: only `at` with that key splits them
                 int c = detail::compare(key, lo_->span());
                 if (reverse_ ? c > 0 : c < 0) return cold_start(k, v);
                 if (c != 0) return false;
-                if (!reverse_) return after_entry(at, k, v, MDB_NEXT_DUP);
-                k = detail::to_val(key);
-                v = detail::to_val(at.pk());
-                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) return cold_move(k, v, MDB_PREV_DUP);
-                k = detail::to_val(key);  // every duplicate is below at.pk(): the last one
-                return cold_move(k, v, MDB_SET_KEY) && cold_move(k, v, MDB_LAST_DUP);
+                if (!reverse_) return after_entry(at, k, v, B::op::next_dup);
+                k = B::to_val(key);
+                v = B::to_val(at.pk());
+                if (cold_move(k, v, B::op::get_both_range)) return cold_move(k, v, B::op::prev_dup);
+                k = B::to_val(key);  // every duplicate is below at.pk(): the last one
+                return cold_move(k, v, B::op::set_key) && cold_move(k, v, B::op::last_dup);
             }
             if (!reverse_) {
                 if (has_lo_ && detail::compare(key, lo_->span()) < 0) return cold_start(k, v);
-                return after_entry(at, k, v, MDB_NEXT);
+                return after_entry(at, k, v, B::op::next);
             }
             detail::key_bytes above;
             if (key_above(above) && detail::compare(key, above.span()) >= 0) return cold_start(k, v);
@@ -303,56 +306,56 @@ public:
 
         // The first entry > at; `next` steps off an entry equal to it (MDB_NEXT, or MDB_NEXT_DUP
         // within one key's duplicates, where there is nothing beyond them).
-        bool after_entry(const detail::resume_key& at, MDB_val& k, MDB_val& v, MDB_cursor_op next) {
+        bool after_entry(const detail::resume_key& at, val_t& k, val_t& v, cursor_op_t next) {
             const auto key = at.key();
             if (dupsort()) {
-                k = detail::to_val(key);
-                v = detail::to_val(at.pk());
-                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) {  // the first duplicate >= at.pk()
-                    if (detail::compare(detail::to_span(v), at.pk()) == 0) return cold_move(k, v, next);
-                    return cold_move(k, v, MDB_GET_CURRENT);  // LMDB's own key, not ours
+                k = B::to_val(key);
+                v = B::to_val(at.pk());
+                if (cold_move(k, v, B::op::get_both_range)) {  // the first duplicate >= at.pk()
+                    if (detail::compare(B::to_span(v), at.pk()) == 0) return cold_move(k, v, next);
+                    return cold_move(k, v, B::op::get_current);  // LMDB's own key, not ours
                 }
-                if (next == MDB_NEXT_DUP) return false;
+                if (next == B::op::next_dup) return false;
                 // No such duplicate (or no such key): a failed MDB_GET_BOTH_RANGE may leave the
                 // cursor anywhere, so position it afresh.
-                k = detail::to_val(key);
-                if (!cold_move(k, v, MDB_SET_RANGE)) return false;
-                if (detail::compare(detail::to_span(k), key) != 0) return true;
-                return cold_move(k, v, MDB_NEXT_NODUP);  // every duplicate of key is below at.pk()
+                k = B::to_val(key);
+                if (!cold_move(k, v, B::op::set_range)) return false;
+                if (detail::compare(B::to_span(k), key) != 0) return true;
+                return cold_move(k, v, B::op::next_nodup);  // every duplicate of key is below at.pk()
             }
-            k = detail::to_val(key);
-            if (!cold_move(k, v, MDB_SET_RANGE)) return false;
-            if (detail::compare(detail::to_span(k), key) != 0) return true;
-            return cold_move(k, v, MDB_NEXT);
+            k = B::to_val(key);
+            if (!cold_move(k, v, B::op::set_range)) return false;
+            if (detail::compare(B::to_span(k), key) != 0) return true;
+            return cold_move(k, v, B::op::next);
         }
 
         // The last entry < at.
-        bool before_entry(const detail::resume_key& at, MDB_val& k, MDB_val& v) {
+        bool before_entry(const detail::resume_key& at, val_t& k, val_t& v) {
             const auto key = at.key();
             if (dupsort()) {
-                k = detail::to_val(key);
-                v = detail::to_val(at.pk());
-                if (cold_move(k, v, MDB_GET_BOTH_RANGE)) return cold_move(k, v, MDB_PREV);
-                k = detail::to_val(key);  // positioned afresh, as in after_entry
-                if (!cold_move(k, v, MDB_SET_RANGE)) return cold_move(k, v, MDB_LAST);
-                if (detail::compare(detail::to_span(k), key) == 0) return cold_move(k, v, MDB_LAST_DUP);
-                return cold_move(k, v, MDB_PREV);
+                k = B::to_val(key);
+                v = B::to_val(at.pk());
+                if (cold_move(k, v, B::op::get_both_range)) return cold_move(k, v, B::op::prev);
+                k = B::to_val(key);  // positioned afresh, as in after_entry
+                if (!cold_move(k, v, B::op::set_range)) return cold_move(k, v, B::op::last);
+                if (detail::compare(B::to_span(k), key) == 0) return cold_move(k, v, B::op::last_dup);
+                return cold_move(k, v, B::op::prev);
             }
-            k = detail::to_val(key);
-            if (cold_move(k, v, MDB_SET_RANGE)) return cold_move(k, v, MDB_PREV);
-            return cold_move(k, v, MDB_LAST);
+            k = B::to_val(key);
+            if (cold_move(k, v, B::op::set_range)) return cold_move(k, v, B::op::prev);
+            return cold_move(k, v, B::op::last);
         }
 
         // Takes the entry the cursor landed on, or ends the walk. Inline: it runs once per row.
-        void settle(bool found, const MDB_val& k, const MDB_val& v) {
-            auto key = detail::to_span(k);
+        void settle(bool found, const val_t& k, const val_t& v) {
+            auto key = B::to_span(k);
             if (!found || (check_ != bound_check::none && past_bound(key))) [[unlikely]] {
                 done_ = true;
                 return;
             }
             done_ = false;
             key_ = key;
-            row_ = detail::to_span(v);
+            row_ = B::to_span(v);
             if (through_index_) look_up_row();
         }
 
@@ -380,16 +383,16 @@ public:
         // An index entry: its value is the primary key of the row to show. The entry's key
         // stays in ikey_, for position().
         void look_up_row() {
-            MDB_val pk = detail::to_val(row_), row;
-            int rc = detail::mdb::get(core_->txn, primary_, &pk, &row);
-            if (rc == MDB_NOTFOUND) [[unlikely]]
+            val_t pk = B::to_val(row_), row;
+            int rc = B::get(core_->txn, primary_, &pk, &row);
+            if (rc == B::not_found) [[unlikely]]
                 throw_missing_row();
             if (rc != 0) [[unlikely]]
-                detail::throw_lmdb(rc, "mdb_get of the row an index entry names failed", *table_,
+                B::throw_error(rc, "mdb_get of the row an index entry names failed", *table_,
                                    index_ ? index_->name : std::string());
             ikey_ = key_;
-            key_ = detail::to_span(pk);
-            row_ = detail::to_span(row);
+            key_ = B::to_span(pk);
+            row_ = B::to_span(row);
         }
 
         // (The message names the index and the row's key: verify() and rebuild_index find and
@@ -415,20 +418,20 @@ public:
         // count()'s steps over a non-unique index: the current key's duplicates, and the next
         // key in the walk's direction.
         std::size_t duplicates() const {
-            std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
-            if (int rc = detail::mdb::cursor_count(cur_.get(), &n)) detail::throw_on_cursor(rc, "mdb_cursor_count", cur_.get());
-            return static_cast<std::size_t>(n);
+            std::size_t n = 0;
+            if (int rc = B::cursor_count(cur_.get(), n)) B::throw_on_cursor(rc, "mdb_cursor_count", cur_.get());
+            return n;
         }
         void next_key() {
             life_.check_open("a netabase::Rows iterator");
-            MDB_val k, v;
-            settle(cur_.move(k, v, reverse_ ? MDB_PREV_NODUP : MDB_NEXT_NODUP), k, v);
+            val_t k, v;
+            settle(cur_.move(k, v, reverse_ ? B::op::prev_nodup : B::op::next_nodup), k, v);
         }
 
-        detail::txn_core* core_ = nullptr;
+        core_t* core_ = nullptr;
         const std::string* table_ = nullptr;
         const detail::index_state* index_ = nullptr;
-        MDB_dbi primary_ = 0;
+        unsigned primary_ = 0;
         bool through_index_ = false;
         bool reverse_ = false;
         bool has_lo_ = false;
@@ -436,8 +439,8 @@ public:
         const detail::key_bytes* lo_ = nullptr;
         const detail::key_bytes* hi_ = nullptr;
         bound_check check_ = bound_check::none;
-        MDB_cursor_op step_ = MDB_NEXT;
-        detail::pooled_cursor cur_;
+        cursor_op_t step_ = B::op::next;
+        cursor_t cur_;
         std::span<const std::byte> key_, row_;
         std::span<const std::byte> ikey_;  // an index scan's entry key (key_ is then the primary key)
         [[no_unique_address]] detail::stamp life_;
@@ -445,7 +448,7 @@ public:
     };
 
     Rows() = default;
-    Rows(const detail::scan_source& src, const detail::scan_spec& spec)
+    Rows(const detail::scan_source<B>& src, const detail::scan_spec& spec)
         : src_(src), spec_(spec), life_(detail::stamp::of(src.core->life)) {}
 
     iterator begin() const {
@@ -521,10 +524,10 @@ public:
             return 0;
         }
         if (resume_.empty() && !spec_.dups && !spec_.has_lo && spec_.upper == detail::upper_kind::none) {
-            MDB_stat st;
-            MDB_txn* t = src_.core->live();
-            if (int rc = detail::mdb::stat(t, spec_.dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, spec_.dbi);
-            return static_cast<std::size_t>(st.ms_entries);
+            std::size_t n = 0;
+            handle_t t = src_.core->live();
+            if (int rc = B::stat_entries(t, spec_.dbi, n)) B::throw_on_space(rc, "mdb_stat", t, spec_.dbi);
+            return n;
         }
         detail::scan_spec entries = spec_;  // the same walk, over the entries alone
         entries.through_index = false;
@@ -544,7 +547,7 @@ public:
     }
 
 private:
-    detail::scan_source src_;
+    detail::scan_source<B> src_;
     detail::scan_spec spec_;
     detail::resume_key resume_;  // after()'s position; empty (a null pointer) otherwise
     [[no_unique_address]] detail::stamp life_;
@@ -553,52 +556,52 @@ private:
 namespace detail {
 
 // What trees and indexes share: ordered scans over keys of type K.
-template <class M, class K>
+template <class M, class K, class B>
 class ordered {
 public:
     using lookup_type = lookup_t<K>;
 
     // Every row in key order.
-    Rows<M> all() const { return Rows<M>(src_, base()); }
+    Rows<M, B> all() const { return Rows<M, B>(src_, base()); }
     // Every row, last first.
-    Rows<M> reverse() const { return all().reverse(); }
+    Rows<M, B> reverse() const { return all().reverse(); }
     // Rows whose key is in [lo, hi).
-    Rows<M> range(const lookup_type& lo, const lookup_type& hi) const {
+    Rows<M, B> range(const lookup_type& lo, const lookup_type& hi) const {
         scan_spec s = base();
         lower(s, lo);
         upper(s, hi);
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
     // Rows whose key is >= lo.
-    Rows<M> from(const lookup_type& lo) const {
+    Rows<M, B> from(const lookup_type& lo) const {
         scan_spec s = base();
         lower(s, lo);
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
     // Rows whose key is < hi.
-    Rows<M> until(const lookup_type& hi) const {
+    Rows<M, B> until(const lookup_type& hi) const {
         scan_spec s = base();
         upper(s, hi);
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
     // Rows whose key is in [lo, hi]: hi included, for any key type (strings and tuples have
     // no "hi + 1"). closed_range("a", "b") has "b", not "ba".
-    Rows<M> closed_range(const lookup_type& lo, const lookup_type& hi) const {
+    Rows<M, B> closed_range(const lookup_type& lo, const lookup_type& hi) const {
         scan_spec s = base();
         lower(s, lo);
         upper_closed(s, hi);
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
     // Rows whose key is <= hi.
-    Rows<M> through(const lookup_type& hi) const {
+    Rows<M, B> through(const lookup_type& hi) const {
         scan_spec s = base();
         upper_closed(s, hi);
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
     // Rows whose string key starts with `p`, or whose composite key starts with the given
     // leading fields: prefix("ali"), prefix(std::string("bob"), 30u).
     template <class... Parts>
-    Rows<M> prefix(const Parts&... parts) const {
+    Rows<M, B> prefix(const Parts&... parts) const {
         static_assert(sizeof...(Parts) > 0, "netabase: prefix() needs at least one part");
         scan_spec s = base();
         buffer b;
@@ -613,22 +616,22 @@ public:
             s.hi = s.lo;
             s.upper = upper_kind::prefix;
         }
-        return Rows<M>(src_, s);
+        return Rows<M, B>(src_, s);
     }
 
 protected:
     ordered() = default;
-    explicit ordered(const scan_source& src) : src_(src), life_(stamp::of(src.core->life)) {}
+    explicit ordered(const scan_source<B>& src) : src_(src), life_(stamp::of(src.core->life)) {}
 
     // The transaction, if it is still open. With lifetime checks on, a tree or index whose
     // transaction ended is refused from its stamp alone, without touching the transaction
     // object, which may be gone.
-    txn_core* checked_core() const {
+    typename B::txn* checked_core() const {
         if (!life_.open()) [[unlikely]]
             throw_finished();
         return src_.core;
     }
-    txn_core* core() const { return checked_core(); }
+    typename B::txn* core() const { return checked_core(); }
 
     scan_spec base() const {
         core()->live();
@@ -703,7 +706,7 @@ protected:
         }
     }
 
-    scan_source src_;
+    scan_source<B> src_;
     [[no_unique_address]] stamp life_;
 };
 
@@ -711,9 +714,14 @@ protected:
 
 // One secondary index of a tree: lookups by the key's value, rows in key order (then by
 // primary key).
-template <class M, class K, access A>
-class Index : public detail::ordered<M, K> {
-    using base_t = detail::ordered<M, K>;
+template <class M, class K, access A, class B>
+class Index : public detail::ordered<M, K, B> {
+    using base_t = detail::ordered<M, K, B>;
+    using val_t = typename B::val;
+    using handle_t = typename B::handle;
+    using core_t = typename B::txn;
+    using cursor_t = typename B::cursor;
+    using raw_cursor_t = typename B::raw_cursor;
 
 public:
     using key_type = K;
@@ -721,11 +729,11 @@ public:
     static constexpr std::size_t index_count = detail::model_traits<M>::index_count;
 
     // Every row, in the index's key order. (No bounds, so the iterator needs no Rows.)
-    typename Rows<M>::iterator begin() const { return typename Rows<M>::iterator(this->src_, this->base()); }
+    typename Rows<M, B>::iterator begin() const { return typename Rows<M, B>::iterator(this->src_, this->base()); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
     // The rows whose key equals k, by ascending primary key.
-    Rows<M> equal_range(const lookup_type& k) const {
+    Rows<M, B> equal_range(const lookup_type& k) const {
         detail::scan_spec s = this->base();
         if (this->bound(s.lo, k)) {
             s.has_lo = true;
@@ -735,7 +743,7 @@ public:
         } else {
             s.empty = true;
         }
-        return Rows<M>(this->src_, s);
+        return Rows<M, B>(this->src_, s);
     }
 
     // How many rows have key k: O(1) (mdb_cursor_count) for a non-unique index.
@@ -743,17 +751,17 @@ public:
         detail::buffer kb;
         detail::encode_key(kb, k);
         if (kb.size() > core()->env->max_key_size()) return 0;
-        MDB_val key = detail::to_val(kb.span()), val;
+        val_t key = B::to_val(kb.span()), val;
         if (info().unique) {
-            int rc = detail::mdb::get(core()->live(), info().dbi, &key, &val);
-            if (rc == MDB_NOTFOUND) return 0;
-            if (rc) detail::throw_lmdb(rc, "mdb_get failed", table_->name, info().name);
+            int rc = B::get(core()->live(), info().dbi, &key, &val);
+            if (rc == B::not_found) return 0;
+            if (rc) B::throw_error(rc, "mdb_get failed", table_->name, info().name);
             return 1;
         }
-        return detail::with_lookup_cursor(*core(), info().dbi, [&](MDB_cursor* c) -> std::size_t {
-            if (!detail::cursor_move(c, key, val, MDB_SET)) return 0;
-            std::size_t n = 0;  // mdb_size_t in newer LMDB, size_t in 0.9
-            if (int rc = detail::mdb::cursor_count(c, &n)) detail::throw_on_cursor(rc, "mdb_cursor_count", c);
+        return B::with_lookup_cursor(*core(), info().dbi, [&](raw_cursor_t c) -> std::size_t {
+            if (!B::move(c, key, val, B::op::set)) return 0;
+            std::size_t n = 0;
+            if (int rc = B::cursor_count(c, n)) B::throw_on_cursor(rc, "mdb_cursor_count", c);
             return n;
         });
     }
@@ -768,23 +776,23 @@ public:
         detail::buffer kb;
         detail::encode_key(kb, k);
         if (kb.size() > core()->env->max_key_size()) return std::nullopt;
-        MDB_txn* t = core()->live();
-        MDB_val key = detail::to_val(kb.span()), pk, row;
-        int rc = detail::mdb::get(t, info().dbi, &key, &pk);
-        if (rc == MDB_NOTFOUND) return std::nullopt;
-        if (rc) detail::throw_lmdb(rc, "mdb_get failed", table_->name, info().name);
-        rc = detail::mdb::get(t, table_->dbi, &pk, &row);
-        if (rc == MDB_NOTFOUND) {  // (named by both keys: verify() and rebuild_index find and mend it)
+        handle_t t = core()->live();
+        val_t key = B::to_val(kb.span()), pk, row;
+        int rc = B::get(t, info().dbi, &key, &pk);
+        if (rc == B::not_found) return std::nullopt;
+        if (rc) B::throw_error(rc, "mdb_get failed", table_->name, info().name);
+        rc = B::get(t, table_->dbi, &pk, &row);
+        if (rc == B::not_found) {  // (named by both keys: verify() and rebuild_index find and mend it)
             std::string text;
             detail::describe_key(text, k);
             throw error(errc::corrupt_value,
                         "index '" + info().name + "' of table '" + table_->name + "' has key " + text +
-                            " for the row with key " + detail::describe_row_key<M>(detail::to_span(pk)) +
+                            " for the row with key " + detail::describe_row_key<M>(B::to_span(pk)) +
                             ", which is not there",
                         table_->name, info().name);
         }
-        if (rc) detail::throw_lmdb(rc, "mdb_get of the row the index entry names failed", table_->name, info().name);
-        return Guard<M>(detail::to_span(pk), detail::to_span(row), &table_->name, detail::stamp::of(core()->life));
+        if (rc) B::throw_error(rc, "mdb_get of the row the index entry names failed", table_->name, info().name);
+        return Guard<M>(B::to_span(pk), B::to_span(row), &table_->name, detail::stamp::of(core()->life));
     }
 
     // The primary keys of the rows whose key equals k, ascending.
@@ -793,21 +801,21 @@ public:
         detail::buffer kb;
         detail::encode_key(kb, k);
         if (kb.size() > core()->env->max_key_size()) return out;
-        detail::pooled_cursor c(core(), info().dbi);
-        MDB_val key = detail::to_val(kb.span()), pk;
-        if (!c.move(key, pk, MDB_SET)) return out;
+        cursor_t c(core(), info().dbi);
+        val_t key = B::to_val(kb.span()), pk;
+        if (!c.move(key, pk, B::op::set)) return out;
         do {
-            out.push_back(detail::decode_key_bytes<detail::key_of<M>>(detail::to_span(pk)));
-        } while (!info().unique && c.move(key, pk, MDB_NEXT_DUP));  // a unique index has one
+            out.push_back(detail::decode_key_bytes<detail::key_of<M>>(B::to_span(pk)));
+        } while (!info().unique && c.move(key, pk, B::op::next_dup));  // a unique index has one
         return out;
     }
 
     // Index entries: the number of rows for a single-valued key.
     std::size_t size() const {
-        MDB_stat st;
-        MDB_txn* t = core()->live();
-        if (int rc = detail::mdb::stat(t, info().dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, info().dbi);
-        return static_cast<std::size_t>(st.ms_entries);
+        std::size_t n = 0;
+        handle_t t = core()->live();
+        if (int rc = B::stat_entries(t, info().dbi, n)) B::throw_on_space(rc, "mdb_stat", t, info().dbi);
+        return n;
     }
     bool empty() const { return size() == 0; }
 
@@ -818,20 +826,20 @@ public:
     const std::string& name() const noexcept { return info().name; }
 
 private:
-    template <class, access>
+    template <class, access, class>
     friend class Tree;
 
-    Index(detail::txn_core* core, const detail::table_state<index_count>* table, std::size_t pos) noexcept
-        : base_t(detail::scan_source{core, &table->name, table->indexes[pos].dbi, table->dbi, true,
+    Index(core_t* core, const detail::table_state<index_count>* table, std::size_t pos) noexcept
+        : base_t(detail::scan_source<B>{core, &table->name, table->indexes[pos].dbi, table->dbi, true,
                                      &table->indexes[pos]}),
           table_(table),
           pos_(pos) {}
 
-    detail::txn_core* core() const { return this->checked_core(); }
+    core_t* core() const { return this->checked_core(); }
     const detail::index_state& info() const noexcept { return table_->indexes[pos_]; }
 
     std::optional<Guard<M>> edge(bool last) const {
-        Rows<M> rows = last ? this->reverse() : this->all();
+        Rows<M, B> rows = last ? this->reverse() : this->all();
         auto it = rows.begin();
         if (it == std::default_sentinel) return std::nullopt;
         return *it;
@@ -841,10 +849,16 @@ private:
     std::size_t pos_;
 };
 
-template <class M, access A>
-class Tree : public detail::ordered<M, detail::key_of<M>> {
+template <class M, access A, class B>
+class Tree : public detail::ordered<M, detail::key_of<M>, B> {
     using traits = detail::model_traits<M>;
-    using base_t = detail::ordered<M, detail::key_of<M>>;
+    using base_t = detail::ordered<M, detail::key_of<M>, B>;
+    using val_t = typename B::val;
+    using handle_t = typename B::handle;
+    using core_t = typename B::txn;
+    using cursor_t = typename B::cursor;
+    using raw_cursor_t = typename B::raw_cursor;
+    using cursor_op_t = typename B::cursor_op;
     static constexpr std::size_t N = traits::index_count;
     static constexpr bool writable = A == access::write;
 
@@ -852,10 +866,10 @@ public:
     using model_type = M;
     using key_type = typename traits::key_type;
     using lookup_type = detail::lookup_t<key_type>;
-    using iterator = typename Rows<M>::iterator;
+    using iterator = typename Rows<M, B>::iterator;
 
-    Tree(detail::txn_core* core, const detail::table_state<N>* table) noexcept
-        : base_t(detail::scan_source{core, &table->name, table->dbi, 0, false, nullptr}), table_(table) {}
+    Tree(core_t* core, const detail::table_state<N>* table) noexcept
+        : base_t(detail::scan_source<B>{core, &table->name, table->dbi, 0, false, nullptr}), table_(table) {}
 
     const std::string& name() const noexcept { return table_->name; }
 
@@ -864,24 +878,24 @@ public:
     std::optional<Guard<M>> get(const lookup_type& k) const {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        detail::txn_core* c = core();
+        core_t* c = core();
         if (kb.size() > c->env->max_key_size()) return std::nullopt;
         // A cursor, not mdb_get, so that the guard's key is LMDB's copy and not kb.
-        MDB_val key = detail::to_val(kb.span()), row;
-        if (!detail::with_lookup_cursor(*c, table_->dbi,
-                                        [&](MDB_cursor* cur) { return detail::cursor_move(cur, key, row, MDB_SET_KEY); }))
+        val_t key = B::to_val(kb.span()), row;
+        if (!B::with_lookup_cursor(*c, table_->dbi,
+                                        [&](raw_cursor_t cur) { return B::move(cur, key, row, B::op::set_key); }))
             return std::nullopt;
-        return Guard<M>(detail::to_span(key), detail::to_span(row), &table_->name, detail::stamp::of(c->life));
+        return Guard<M>(B::to_span(key), B::to_span(row), &table_->name, detail::stamp::of(c->life));
     }
 
     bool contains(const lookup_type& k) const { return get(k).has_value(); }
 
     // O(1): LMDB keeps the count in the database's root.
     std::size_t size() const {
-        MDB_stat st;
-        MDB_txn* t = core()->live();
-        if (int rc = detail::mdb::stat(t, table_->dbi, &st)) detail::throw_on_database(rc, "mdb_stat", t, table_->dbi);
-        return static_cast<std::size_t>(st.ms_entries);
+        std::size_t n = 0;
+        handle_t t = core()->live();
+        if (int rc = B::stat_entries(t, table_->dbi, n)) B::throw_on_space(rc, "mdb_stat", t, table_->dbi);
+        return n;
     }
     bool empty() const { return size() == 0; }
 
@@ -890,12 +904,12 @@ public:
     iterator begin() const { return iterator(this->src_, this->base()); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
-    std::optional<Guard<M>> first() const { return edge(MDB_FIRST); }
-    std::optional<Guard<M>> last() const { return edge(MDB_LAST); }
+    std::optional<Guard<M>> first() const { return edge(B::op::first); }
+    std::optional<Guard<M>> last() const { return edge(B::op::last); }
 
     // A secondary index, named by the field it was declared on.
     template <class T>
-    Index<M, T, A> index(T M::*member) const {
+    Index<M, T, A, B> index(T M::*member) const {
         static_assert(has_member_index<T>(),
                       "netabase: index(&M::field): no secondary key of this model is declared on a field of this type");
         std::size_t pos = N;
@@ -908,7 +922,7 @@ public:
                         "table '" + table_->name + "' has no secondary key on field " +
                             std::to_string(detail::field_index(member)),
                         table_->name);
-        return Index<M, T, A>(core(), table_, pos);
+        return Index<M, T, A, B>(core(), table_, pos);
     }
 
     // A secondary index, named by its netabase::key(...) / netabase::keys(...) object.
@@ -917,7 +931,7 @@ public:
         constexpr std::size_t pos = computed_position<detail::computed_key_adapter<M, F, Multi>>();
         static_assert(pos < N, "netabase: index(key): this key is not a secondary key of the model");
         using K = typename detail::computed_key_adapter<M, F, Multi>::value_type;
-        return Index<M, K, A>(core(), table_, pos);
+        return Index<M, K, A, B>(core(), table_, pos);
     }
 
     // Primary keys of the rows whose secondary key equals k (the Rust netabase spelling).
@@ -992,13 +1006,13 @@ public:
 
     // Empties the table and all its indexes.
     void clear() requires writable {
-        MDB_txn* t = core()->live();
+        handle_t t = core()->live();
         if (core()->changes) [[unlikely]]
             note_clear();
         core()->wrote();
-        if (int rc = detail::mdb::drop(t, table_->dbi, 0)) core()->fail(rc, "clear failed", table_->name);
+        if (int rc = B::drop(t, table_->dbi)) core()->fail(rc, "clear failed", table_->name);
         for (const auto& ix : table_->indexes)
-            if (int rc = detail::mdb::drop(t, ix.dbi, 0)) core()->fail(rc, "clear failed", table_->name, ix.name);
+            if (int rc = B::drop(t, ix.dbi)) core()->fail(rc, "clear failed", table_->name, ix.name);
     }
 
     // Read-modify-write of one row; false if there is none. fn must not change the key.
@@ -1008,18 +1022,18 @@ public:
     bool update(const lookup_type& k, F&& fn) requires writable && std::is_invocable_v<F&, M&> {
         detail::buffer kb;
         detail::encode_key(kb, k);
-        detail::txn_core& core = *this->core();
+        core_t& core = *this->core();
         if (kb.size() > core.env->max_key_size()) return false;
-        detail::pooled_cursor c = write_cursor(core);
-        MDB_val key = detail::to_val(kb.span()), old;
-        int rc = detail::mdb::cursor_get(c.get(), &key, &old, MDB_SET_KEY);
-        if (rc == MDB_NOTFOUND) return false;
+        cursor_t c = write_cursor(core);
+        val_t key = B::to_val(kb.span()), old;
+        int rc = B::cursor_get(c.get(), &key, &old, B::op::set_key);
+        if (rc == B::not_found) return false;
         if (rc) core.fail(rc, "update: row lookup failed", table_->name);
-        key = detail::to_val(kb.span());
+        key = B::to_val(kb.span());
 
         scratch_lease lease(table_);
         M& m = lease.get();
-        Guard<M>(kb.span(), detail::to_span(old), &table_->name).value_into(m);  // corrupt: throws, nothing written
+        Guard<M>(kb.span(), B::to_span(old), &table_->name).value_into(m);  // corrupt: throws, nothing written
         std::array<index_change, N> ch;
         detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
             constexpr std::size_t i = decltype(pos)::value;
@@ -1044,7 +1058,7 @@ public:
             return true;
         }
 
-        MDB_txn* t = core.live();
+        handle_t t = core.live();
         detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
             constexpr std::size_t i = decltype(pos)::value;
             const detail::index_state& ix = table_->indexes[i];
@@ -1057,11 +1071,11 @@ public:
         // Everything is valid: from here on only LMDB itself can fail.
         detail::buffer& rowbuf = core.env->row_buffer;
         detail::encode_row(rowbuf, m, core.env->checksum());
-        MDB_val val = detail::to_val(rowbuf.span());
+        val_t val = B::to_val(rowbuf.span());
         if (core.changes) [[unlikely]]
-            note(core, change_kind::update, kb.span(), rowbuf.span(), detail::to_span(old));
+            note(core, change_kind::update, kb.span(), rowbuf.span(), B::to_span(old));
         core.wrote();
-        if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
+        if ((rc = B::cursor_put(c.get(), &key, &val, B::current)))
             core.fail(rc, "update: put failed", table_->name);
         if (detail::any_of(ch.begin(), ch.end(), [](const index_change& x) { return x.changed; }))
             move_entries(t, ch, key, true, false);
@@ -1071,7 +1085,7 @@ public:
 private:
     enum class write_mode { upsert, insert, append };
 
-    detail::txn_core* core() const { return this->checked_core(); }
+    core_t* core() const { return this->checked_core(); }
 
     static decltype(auto) pk_of(const M& m) { return traits::decl.primary(m); }
 
@@ -1093,18 +1107,18 @@ private:
         return pos;
     }
 
-    std::optional<Guard<M>> edge(MDB_cursor_op op) const {
-        detail::pooled_cursor c(core(), table_->dbi);
-        MDB_val k, v;
+    std::optional<Guard<M>> edge(cursor_op_t op) const {
+        cursor_t c(core(), table_->dbi);
+        val_t k, v;
         if (!c.move(k, v, op)) return std::nullopt;
-        return Guard<M>(detail::to_span(k), detail::to_span(v), &table_->name, detail::stamp::of(core()->life));
+        return Guard<M>(B::to_span(k), B::to_span(v), &table_->name, detail::stamp::of(core()->life));
     }
 
     bool last_key(detail::key_bytes& out) const {
-        detail::pooled_cursor c(core(), table_->dbi);
-        MDB_val k, v;
-        if (!c.move(k, v, MDB_LAST)) return false;
-        out.assign(detail::to_span(k));
+        cursor_t c(core(), table_->dbi);
+        val_t k, v;
+        if (!c.move(k, v, B::op::last)) return false;
+        out.assign(B::to_span(k));
         return true;
     }
 
@@ -1130,12 +1144,12 @@ private:
     // Runs fn in a child transaction: committed into this one on return, discarded on throw.
     template <class Fn>
     auto nested(Fn&& fn) const {
-        detail::txn_core& c = *core();
-        MDB_txn* parent = c.live();
-        MDB_txn* child = nullptr;
-        if (int rc = detail::mdb::txn_begin(c.env->get(), parent, 0, &child)) {
-            if (rc == MDB_MAP_FULL) c.map_full = true;
-            detail::throw_lmdb(rc, "cannot begin a nested transaction", table_->name);  // the parent is untouched
+        core_t& c = *core();
+        handle_t parent = c.live();
+        handle_t child = nullptr;
+        if (int rc = B::begin_nested(c, parent, child)) {
+            if (rc == B::map_full) c.map_full = true;
+            B::throw_error(rc, "cannot begin a nested transaction", table_->name);  // the parent is untouched
         }
         c.txn = child;
         bool failed_before = c.failed, interrupted_before = c.interrupted;
@@ -1144,13 +1158,13 @@ private:
             auto result = fn();
             c.close_cursors_of(child);
             c.txn = parent;
-            if (int rc = detail::mdb::txn_commit(child)) c.fail(rc, "nested commit failed", table_->name);
+            if (int rc = B::commit_nested(child)) c.fail(rc, "nested commit failed", table_->name);
             c.wrote();
             return result;
         } catch (...) {
             if (c.txn == child) {
                 c.close_cursors_of(child);
-                ::mdb_txn_abort(child);
+                B::abort_nested(child);
                 c.txn = parent;
             }
             // The parent is untouched by an aborted child; map_full stays set so that
@@ -1262,16 +1276,16 @@ private:
     }
 
     // Throws unique_violation if the key belongs to a row other than pk.
-    void check_unique(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk,
+    void check_unique(handle_t t, const detail::index_state& ix, std::span<const std::byte> sk,
                       std::span<const std::byte> pk, const M& m) const {
-        MDB_val skv = detail::to_val(sk), owner;
-        int rc = detail::mdb::get(t, ix.dbi, &skv, &owner);
-        if (rc == MDB_NOTFOUND) return;
+        val_t skv = B::to_val(sk), owner;
+        int rc = B::get(t, ix.dbi, &skv, &owner);
+        if (rc == B::not_found) return;
         if (rc != 0) core()->fail(rc, "index lookup failed", table_->name, ix.name);
-        if (detail::compare(detail::to_span(owner), pk) == 0) return;
+        if (detail::compare(B::to_span(owner), pk) == 0) return;
         std::string other, value;
         try {
-            other = detail::describe_key(detail::decode_key_bytes<key_type>(detail::to_span(owner)));
+            other = detail::describe_key(detail::decode_key_bytes<key_type>(B::to_span(owner)));
         } catch (const error&) {
             other = "<undecodable>";
         }
@@ -1293,7 +1307,7 @@ private:
 
     // Checks each of the row's keys in a unique index (one, or each of a multi-key's).
     template <class Sec>
-    void check_unique_all(const Sec& sec, MDB_txn* t, const detail::index_state& ix, const index_change& x,
+    void check_unique_all(const Sec& sec, handle_t t, const detail::index_state& ix, const index_change& x,
                           std::span<const std::byte> pk, const M& m) const {
         if constexpr (!std::remove_cvref_t<decltype(std::declval<const Sec&>().key)>::multi) {
             if (has_key(sec, x.now)) check_unique(t, ix, x.now.span(), pk, m);
@@ -1306,14 +1320,14 @@ private:
     // An LMDB error marks the transaction failed as core()->fail() would; anything else marks
     // it interrupted. Either way commit() refuses.
     void stopped_midway() const noexcept {
-        detail::txn_core& c = *this->src_.core;
+        core_t& c = *this->src_.core;
         try {
             throw;
         } catch (const error& e) {
             if (e.code() == errc::wrong_thread) return;  // refused before touching the transaction
-            if (e.code().category() == lmdb_category()) {
+            if (B::is_own(e)) {
                 if (c.write) c.failed = true;
-                if (e.code().value() == MDB_MAP_FULL) c.map_full = true;
+                if (e.code().value() == B::map_full) c.map_full = true;
                 return;
             }
         } catch (...) {
@@ -1322,9 +1336,9 @@ private:
     }
 
     // A cursor on the table for a write; failing to get one fails the transaction too.
-    detail::pooled_cursor write_cursor(detail::txn_core& core) const {
+    cursor_t write_cursor(core_t& core) const {
         try {
-            return detail::pooled_cursor(&core, table_->dbi);
+            return cursor_t(&core, table_->dbi);
         } catch (...) {
             stopped_midway();
             throw;
@@ -1431,7 +1445,7 @@ private:
     // ---- the write path -----------------------------------------------------------------
 
     // Records a change for the watchers and the change log (only while something needs it).
-    [[gnu::noinline]] void note(detail::txn_core& c, change_kind k, std::span<const std::byte> pk,
+    [[gnu::noinline]] void note(core_t& c, change_kind k, std::span<const std::byte> pk,
                                 std::optional<std::span<const std::byte>> row,
                                 std::optional<std::span<const std::byte>> old) const {
         c.changes->add(&table_->name, k, pk, row ? &*row : nullptr, old ? &*old : nullptr);
@@ -1439,28 +1453,28 @@ private:
 
     // clear() while changes are recorded: each row is a remove.
     [[gnu::cold, gnu::noinline]] void note_clear() const {
-        detail::txn_core& c = *core();
-        detail::pooled_cursor cur(&c, table_->dbi);
-        MDB_val k, v;
-        for (bool ok = cur.move(k, v, MDB_FIRST); ok; ok = cur.move(k, v, MDB_NEXT))
-            note(c, change_kind::remove, detail::to_span(k), std::nullopt, detail::to_span(v));
+        core_t& c = *core();
+        cursor_t cur(&c, table_->dbi);
+        val_t k, v;
+        for (bool ok = cur.move(k, v, B::op::first); ok; ok = cur.move(k, v, B::op::next))
+            note(c, change_kind::remove, B::to_span(k), std::nullopt, B::to_span(v));
     }
 
     // A table without indexes, while changes are recorded: an insert is told from an update.
-    [[gnu::cold, gnu::noinline]] bool write_noted(detail::txn_core& core, MDB_txn* t, MDB_val key, MDB_val val,
+    [[gnu::cold, gnu::noinline]] bool write_noted(core_t& core, handle_t t, val_t key, val_t val,
                                                   write_mode mode, const detail::buffer& kb) {
-        MDB_val old = val;
+        val_t old = val;
         core.wrote();
-        int rc = detail::mdb::put(t, table_->dbi, &key, &old, mode == write_mode::append ? MDB_APPEND : MDB_NOOVERWRITE);
+        int rc = B::put(t, table_->dbi, &key, &old, mode == write_mode::append ? B::append : B::no_overwrite);
         if (rc == 0) {
-            note(core, change_kind::insert, kb.span(), detail::to_span(val), std::nullopt);
+            note(core, change_kind::insert, kb.span(), B::to_span(val), std::nullopt);
             return true;
         }
-        if (rc != MDB_KEYEXIST || mode == write_mode::append) core.fail(rc, "put failed", table_->name);
+        if (rc != B::key_exists || mode == write_mode::append) core.fail(rc, "put failed", table_->name);
         if (mode == write_mode::insert) return false;
-        note(core, change_kind::update, kb.span(), detail::to_span(val), detail::to_span(old));
-        key = detail::to_val(kb.span());
-        if ((rc = detail::mdb::put(t, table_->dbi, &key, &val, 0))) core.fail(rc, "put failed", table_->name);
+        note(core, change_kind::update, kb.span(), B::to_span(val), B::to_span(old));
+        key = B::to_val(kb.span());
+        if ((rc = B::put(t, table_->dbi, &key, &val, 0))) core.fail(rc, "put failed", table_->name);
         return true;
     }
 
@@ -1646,33 +1660,33 @@ private:
     }
     // kb: the row's primary key, encoded.
     bool write_row(const M& m, write_mode mode, const detail::buffer& kb) {
-        detail::txn_core& core = *this->core();
-        MDB_txn* t = core.live();
+        core_t& core = *this->core();
+        handle_t t = core.live();
         check_size(kb, nullptr, pk_of(m));
-        MDB_val key = detail::to_val(kb.span());
+        val_t key = B::to_val(kb.span());
         detail::buffer& rowbuf = core.env->row_buffer;
 
         if constexpr (N == 0) {
             detail::encode_row(rowbuf, m, core.env->checksum());
-            MDB_val val = detail::to_val(rowbuf.span());
+            val_t val = B::to_val(rowbuf.span());
             if (core.changes) [[unlikely]]
                 return write_noted(core, t, key, val, mode, kb);
-            unsigned flags = mode == write_mode::append   ? MDB_APPEND
-                             : mode == write_mode::insert ? MDB_NOOVERWRITE
+            unsigned flags = mode == write_mode::append   ? B::append
+                             : mode == write_mode::insert ? B::no_overwrite
                                                           : 0u;
             core.wrote();
-            int rc = detail::mdb::put(t, table_->dbi, &key, &val, flags);
-            if (rc == MDB_KEYEXIST && mode == write_mode::insert) return false;
+            int rc = B::put(t, table_->dbi, &key, &val, flags);
+            if (rc == B::key_exists && mode == write_mode::insert) return false;
             if (rc) core.fail(rc, "put failed", table_->name);
             return true;
         } else {
             if constexpr (has_unique_key()) {
                 // insert's answer for an existing key comes before any unique violation.
                 if (mode == write_mode::insert) {
-                    MDB_val old;
-                    int rc = detail::mdb::get(t, table_->dbi, &key, &old);
+                    val_t old;
+                    int rc = B::get(t, table_->dbi, &key, &old);
                     if (rc == 0) return false;
-                    if (rc != MDB_NOTFOUND) core.fail(rc, "get failed", table_->name);
+                    if (rc != B::not_found) core.fail(rc, "get failed", table_->name);
                 }
             }
             std::array<index_change, N> ch;
@@ -1685,40 +1699,40 @@ private:
                 if (ix.unique) check_unique_all(sec, t, ix, x, kb.span(), m);
             });
             detail::encode_row(rowbuf, m, core.env->checksum());
-            MDB_val val = detail::to_val(rowbuf.span());
+            val_t val = B::to_val(rowbuf.span());
 
             // Everything is valid: from here on only LMDB itself can fail.
             core.wrote();
             if (mode == write_mode::append) {
-                if (int rc = detail::mdb::put(t, table_->dbi, &key, &val, MDB_APPEND))
+                if (int rc = B::put(t, table_->dbi, &key, &val, B::append))
                     core.fail(rc, "put failed", table_->name);
                 if (core.changes) [[unlikely]]
                     note(core, change_kind::insert, kb.span(), rowbuf.span(), std::nullopt);
                 move_entries(t, ch, key, false, false);
                 return true;
             }
-            detail::pooled_cursor c = write_cursor(core);
-            MDB_val old = val;
-            int rc = detail::mdb::cursor_put(c.get(), &key, &old, MDB_NOOVERWRITE);
+            cursor_t c = write_cursor(core);
+            val_t old = val;
+            int rc = B::cursor_put(c.get(), &key, &old, B::no_overwrite);
             if (rc == 0) {
                 if (core.changes) [[unlikely]]
                     note(core, change_kind::insert, kb.span(), rowbuf.span(), std::nullopt);
                 move_entries(t, ch, key, false, false);
                 return true;
             }
-            if (rc != MDB_KEYEXIST) core.fail(rc, "put failed", table_->name);
+            if (rc != B::key_exists) core.fail(rc, "put failed", table_->name);
             if (mode == write_mode::insert) return false;  // nothing written
             // The old row (nothing written yet, so its bytes are still valid): its index keys,
             // or, when it does not decode, a purge of whatever entries point at its key.
-            bool decoded = old_keys(detail::to_span(old), ch);
+            bool decoded = old_keys(B::to_span(old), ch);
             detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
                 index_change& x = ch[decltype(pos)::value];
                 x.changed = !decoded || keys_changed(sec, x);
             });
-            key = detail::to_val(kb.span());
+            key = B::to_val(kb.span());
             if (core.changes) [[unlikely]]
-                note(core, change_kind::update, kb.span(), rowbuf.span(), detail::to_span(old));
-            if ((rc = detail::mdb::cursor_put(c.get(), &key, &val, MDB_CURRENT)))
+                note(core, change_kind::update, kb.span(), rowbuf.span(), B::to_span(old));
+            if ((rc = B::cursor_put(c.get(), &key, &val, B::current)))
                 core.fail(rc, "put failed", table_->name);
             move_entries(t, ch, key, decoded, !decoded);
             return true;
@@ -1771,7 +1785,7 @@ private:
     // entries (exists), or every entry naming this key (purge: the old row did not decode),
     // then put the new ones. A multi-valued key writes only the difference of its key sets.
     // Anything thrown here comes after the row was written, so it marks the transaction failed.
-    void move_entries(MDB_txn* t, std::array<index_change, N>& ch, MDB_val pk, bool exists, bool purge) {
+    void move_entries(handle_t t, std::array<index_change, N>& ch, val_t pk, bool exists, bool purge) {
         try {
             detail::for_each_secondary<M>([&](const auto& sec, auto pos) {
                 constexpr std::size_t i = decltype(pos)::value;
@@ -1798,50 +1812,50 @@ private:
     }
 
     // Deletes every entry of ix that points at pk: O(entries), for rows that do not decode.
-    void purge_entries(MDB_txn* t, const detail::index_state& ix, MDB_val pk) {
+    void purge_entries(handle_t t, const detail::index_state& ix, val_t pk) {
         std::vector<std::vector<std::byte>> keys;  // collected first: deleting moves the cursor
         {
-            detail::pooled_cursor c(core(), ix.dbi);
-            MDB_val k, v;
-            for (bool ok = c.move(k, v, MDB_FIRST); ok; ok = c.move(k, v, MDB_NEXT))
-                if (detail::compare(detail::to_span(v), detail::to_span(pk)) == 0) {
-                    auto sk = detail::to_span(k);
+            cursor_t c(core(), ix.dbi);
+            val_t k, v;
+            for (bool ok = c.move(k, v, B::op::first); ok; ok = c.move(k, v, B::op::next))
+                if (detail::compare(B::to_span(v), B::to_span(pk)) == 0) {
+                    auto sk = B::to_span(k);
                     keys.emplace_back(sk.begin(), sk.end());
                 }
         }
         for (const auto& sk : keys) del_entry(t, ix, sk, pk);
     }
 
-    void put_entry(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk, MDB_val pk) {
-        MDB_val skv = detail::to_val(sk);
-        if (int rc = detail::mdb::put(t, ix.dbi, &skv, &pk, 0))
+    void put_entry(handle_t t, const detail::index_state& ix, std::span<const std::byte> sk, val_t pk) {
+        val_t skv = B::to_val(sk);
+        if (int rc = B::put(t, ix.dbi, &skv, &pk, 0))
             core()->fail(rc, "index put failed", table_->name, ix.name);
     }
 
-    void del_entry(MDB_txn* t, const detail::index_state& ix, std::span<const std::byte> sk, MDB_val pk) {
-        MDB_val skv = detail::to_val(sk);
-        int rc = detail::mdb::del(t, ix.dbi, &skv, ix.unique ? nullptr : &pk);
-        if (rc != 0 && rc != MDB_NOTFOUND) core()->fail(rc, "index delete failed", table_->name, ix.name);
+    void del_entry(handle_t t, const detail::index_state& ix, std::span<const std::byte> sk, val_t pk) {
+        val_t skv = B::to_val(sk);
+        int rc = B::del(t, ix.dbi, &skv, ix.unique ? nullptr : &pk);
+        if (rc != 0 && rc != B::not_found) core()->fail(rc, "index delete failed", table_->name, ix.name);
     }
 
     // Finds the row with a cursor, reads its index keys (through a View where it can), then
     // deletes it through that cursor (one descent) and its index entries after it.
     bool remove_encoded(const detail::buffer& kb) {
-        detail::txn_core& core = *this->core();
-        MDB_txn* t = core.live();
-        detail::pooled_cursor c = write_cursor(core);
-        MDB_val key = detail::to_val(kb.span()), old;
-        int rc = detail::mdb::cursor_get(c.get(), &key, &old, MDB_SET_KEY);
-        if (rc == MDB_NOTFOUND) return false;
+        core_t& core = *this->core();
+        handle_t t = core.live();
+        cursor_t c = write_cursor(core);
+        val_t key = B::to_val(kb.span()), old;
+        int rc = B::cursor_get(c.get(), &key, &old, B::op::set_key);
+        if (rc == B::not_found) return false;
         if (rc) core.fail(rc, "remove: row lookup failed", table_->name);
-        key = detail::to_val(kb.span());
+        key = B::to_val(kb.span());
         std::array<index_change, N> ch;
         bool decoded = true;
-        if constexpr (N > 0) decoded = old_keys(detail::to_span(old), ch);
+        if constexpr (N > 0) decoded = old_keys(B::to_span(old), ch);
         if (core.changes) [[unlikely]]
-            note(core, change_kind::remove, kb.span(), std::nullopt, detail::to_span(old));
+            note(core, change_kind::remove, kb.span(), std::nullopt, B::to_span(old));
         core.wrote();
-        if ((rc = detail::mdb::cursor_del(c.get(), 0))) core.fail(rc, "remove failed", table_->name);
+        if ((rc = B::cursor_del(c.get()))) core.fail(rc, "remove failed", table_->name);
         if constexpr (N > 0) {
             try {
                 detail::for_each_secondary<M>([&](const auto& sec, auto pos) {

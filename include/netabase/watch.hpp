@@ -8,6 +8,7 @@
 #include "netabase/detail/lmdb.hpp"
 #include "netabase/error.hpp"
 #include "netabase/key.hpp"
+#include "netabase/lmdb.hpp"  // Store, declared with its default backend
 #include "netabase/model.hpp"
 
 #include <array>
@@ -31,9 +32,6 @@
 #include <string_view>
 
 namespace netabase {
-
-template <class Def>
-class Store;
 
 namespace detail {
 
@@ -127,7 +125,7 @@ public:
     }
 
 private:
-    template <class>
+    template <class, class>
     friend class Store;
 
     Watcher(std::shared_ptr<detail::watch_queue> q, std::weak_ptr<detail::environment> env)
