@@ -1,6 +1,7 @@
 // Tree<M>: the Rust netabase suite's scenarios, against real LMDB files.
 #include "catch.hpp"
 #include "errors.hpp"
+#include "seam_scope.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -80,15 +81,8 @@ using Store = netabase::Store<S>;
 
 namespace {
 
-// Counts the LMDB calls made while it lives (the test binary defines NETABASE_LMDB_SEAM).
-struct counting {
-    netabase::detail::lmdb_seam seam;
-    counting() { netabase::detail::seam() = &seam; }
-    ~counting() { netabase::detail::seam() = nullptr; }
-    counting(const counting&) = delete;
-    counting& operator=(const counting&) = delete;
-    std::size_t opens() const { return seam.count(netabase::detail::call::cursor_open); }
-};
+// Counts the LMDB calls made while it lives.
+using counting = netabase_test::seam_scope;
 
 // The leaf pages of one table (its name as stats() gives it); fails the test if there is none.
 std::uint64_t leaf_pages(Store& store, std::string_view table) {
@@ -1074,7 +1068,7 @@ TEST_CASE("tree: gets work with the cursor cache full of other tables' cursors",
         }
         CHECK(found == 50);
         CHECK_FALSE(posts.get(1000).has_value());
-        return c.opens();
+        return c.count(netabase::detail::call::cursor_open);
     };
     auto fill = [](const auto& posts, const auto& signeds) {
         // Post's cursors out of the cache while the cache fills (a pooled read transaction
