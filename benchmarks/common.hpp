@@ -2,6 +2,8 @@
 // interface each engine implements, checksums, and the allocation counters.
 #pragma once
 
+#include "mix.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -114,15 +116,6 @@ bool have_lmdbxx();
 
 // ---- Checksums -----------------------------------------------------------------------------
 // Order-independent (a sum of mixed values), so engines may return rows in any order.
-
-inline std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 inline std::uint64_t str_sum(std::string_view s) noexcept {
     return s.empty() ? 0 : s.size() * 131 + static_cast<unsigned char>(s.front()) * 7 +

@@ -15,12 +15,9 @@
 namespace bench {
 namespace {
 
+using sqlite::fail;
 using sqlite::statement;
 using sqlite::text;
-
-[[noreturn]] void fail(sqlite3* db, const char* what) {
-    throw std::runtime_error(std::string("sqlite: ") + what + ": " + sqlite3_errmsg(db));
-}
 
 
 class sqlite_engine final : public Engine {
@@ -221,18 +218,8 @@ public:
     }
 
 private:
-    void exec(const std::string& sql) {
-        char* err = nullptr;
-        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-            std::string msg = err ? err : "?";
-            sqlite3_free(err);
-            throw std::runtime_error("sqlite: " + sql + ": " + msg);
-        }
-    }
-    void step_done(sqlite3_stmt* s) {
-        if (sqlite3_step(s) != SQLITE_DONE) fail(db_, "step");
-        sqlite3_reset(s);
-    }
+    void exec(const std::string& sql) { sqlite::exec(db_, sql); }
+    void step_done(sqlite3_stmt* s) { sqlite::step_done(db_, s); }
     void bind_row(const Row& r) {
         sqlite3_bind_int64(insert_, 1, static_cast<sqlite3_int64>(r.id));
         sqlite3_bind_int64(insert_, 2, r.category);

@@ -4,6 +4,8 @@
 // engines, checksums, and the interface each engine implements.
 #pragma once
 
+#include "mix.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -83,17 +85,8 @@ const std::vector<R>& rows_of(const Data& d) {
 
 // The per-read checksum helpers are always inlined, so that they compile to the same code in
 // every engine's translation unit (g++ otherwise inlined tag() in some and not in others: 11
-// calls per str10 row).
+// calls per str10 row); mix() (mix.hpp) is too.
 #define YCSB_INLINE [[gnu::always_inline]] inline
-
-YCSB_INLINE std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 // What an operation "reads" of a field: its size and its first and last 8 bytes (two loads).
 // Cheap on purpose, so that it is not most of a read; the table checksums below cover every

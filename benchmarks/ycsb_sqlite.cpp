@@ -133,21 +133,9 @@ public:
     }
 
 private:
-    [[noreturn]] void fail(const char* what) {
-        throw std::runtime_error(std::string("sqlite: ") + what + ": " + sqlite3_errmsg(db_));
-    }
-    void exec(const std::string& sql) {
-        char* err = nullptr;
-        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-            std::string msg = err ? err : "?";
-            sqlite3_free(err);
-            throw std::runtime_error("sqlite: " + sql + ": " + msg);
-        }
-    }
-    void step_done(sqlite3_stmt* s) {
-        if (sqlite3_step(s) != SQLITE_DONE) fail("step");
-        sqlite3_reset(s);
-    }
+    [[noreturn]] void fail(const char* what) { sqlite::fail(db_, what); }
+    void exec(const std::string& sql) { sqlite::exec(db_, sql); }
+    void step_done(sqlite3_stmt* s) { sqlite::step_done(db_, s); }
     void bind_key(sqlite3_stmt* s, int col, std::uint32_t keynum) {
         const R& r = rows_[keynum];
         if constexpr (str)

@@ -1,26 +1,16 @@
 #!/usr/bin/env python3
 """Instructions per operation from the callgrind dumps of scripts/bench_ir.sh."""
-import glob
-import re
 import sys
 from collections import OrderedDict
+
+from callgrind_dumps import instructions_per_op
 
 
 def main(folder):
     results = OrderedDict()
-    for path in sorted(glob.glob(f"{folder}/cg.out*"), key=lambda p: int(p.rsplit(".", 1)[-1]) if p.rsplit(".", 1)[-1].isdigit() else -1):
-        name, total = None, None
-        with open(path) as f:
-            for line in f:
-                if line.startswith("desc: Trigger: Client Request: "):
-                    name = line[len("desc: Trigger: Client Request: "):].strip()
-                elif line.startswith(("summary:", "totals:")):
-                    total = int(line.split()[1])
-        if not name or total is None or "|" not in name:
-            continue
-        bench, ops = name.rsplit("|", 1)
+    for bench, ir in instructions_per_op(folder):
         workload, engine = bench.rsplit("/", 1)
-        results.setdefault(workload, {})[engine] = total / float(ops)
+        results.setdefault(workload, {})[engine] = ir
     print("| workload | netabase Ir/op | raw LMDB Ir/op | ratio | SQLite Ir/op | netabase/SQLite |")
     print("|---|---:|---:|---:|---:|---:|")
     for workload, by in results.items():

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Instructions per operation from the callgrind dumps of scripts/ycsb_ir.sh (netabase_ycsb)."""
-import glob
 import re
 import sys
 from collections import OrderedDict
+
+from callgrind_dumps import instructions_per_op
 
 ENGINES = ["netabase", "netabase/owned", "lmdb", "lmdb/owned", "lmdb-naive", "sqlite", "rocksdb"]
 RATIOS = [  # (label, numerator, denominator)
@@ -15,28 +16,13 @@ RATIOS = [  # (label, numerator, denominator)
 ]
 
 
-def dump_number(path):
-    tail = path.rsplit(".", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
-
-
 def main(folder):
     results = OrderedDict()  # "shape/workload" -> engine -> Ir/op
-    for path in sorted(glob.glob(f"{folder}/cg.out*"), key=dump_number):
-        name, total = None, None
-        with open(path) as f:
-            for line in f:
-                if line.startswith("desc: Trigger: Client Request: "):
-                    name = line[len("desc: Trigger: Client Request: "):].strip()
-                elif line.startswith(("summary:", "totals:")):
-                    total = int(line.split()[1])
-        if not name or total is None or "|" not in name:
-            continue
-        bench, ops = name.rsplit("|", 1)
+    for bench, ir in instructions_per_op(folder):
         m = re.match(r"^([^/]+/[^/]+)/(.+)$", bench)
         if not m:
             continue
-        results.setdefault(m.group(1), {})[m.group(2)] = total / float(ops)
+        results.setdefault(m.group(1), {})[m.group(2)] = ir
     engines = [e for e in ENGINES if any(e in by for by in results.values())]
     cell = lambda v: "-" if v is None else f"{v:,.0f}"
     ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"

@@ -62,26 +62,38 @@ std::vector<std::uint64_t> rows(const Store& store) {
     });
 }
 
-TEST_CASE("commit faults: each failed call of a logged, watched commit leaves nothing and tells the watcher nothing",
-          "[faults][changes][watch]") {
-    netabase_test::temp_dir dir;
-    Store store{dir.path(), netabase::options{.map_size = std::size_t{1} << 20, .change_log = true}};
-    auto w = store.watch<Item>();
+netabase::options logged_options() { return netabase::options{.map_size = std::size_t{1} << 20, .change_log = true}; }
+
+// Sets up a watched, logged store and the LMDB calls of one commit: rows 1 and 2 committed and
+// each delivered to the watcher, row 2's commit counted. Returns that count, the calls the
+// tests fail in turn.
+this_thread_seam calls_of_one_commit(Store& store, auto& watcher) {
     store.write([](auto& txn) { txn.template open_tree<Item>().put(Item{1, "one"}); });
-    REQUIRE(w.try_next().has_value());
-    // The calls of one commit.
-    std::size_t calls = 0;
+    auto first = watcher.try_next();
+    REQUIRE(first.has_value());
+    REQUIRE(first->key == 1);
+    this_thread_seam counter;
     {
         auto txn = store.begin_write();
         txn.open_tree<Item>().put(Item{2, "two"});
-        this_thread_seam counter;
         seam_guard g(&counter);
         txn.commit();
-        calls = counter.total;
-        CHECK(counter.count(netabase::detail::call::txn_commit) == 1);
-        CHECK(counter.count(netabase::detail::call::put) + counter.count(netabase::detail::call::cursor_put) >= 1);
     }
-    REQUIRE(w.try_next()->key == 2);
+    auto second = watcher.try_next();
+    REQUIRE(second.has_value());
+    REQUIRE(second->key == 2);
+    return counter;
+}
+
+TEST_CASE("commit faults: each failed call of a logged, watched commit leaves nothing and tells the watcher nothing",
+          "[faults][changes][watch]") {
+    netabase_test::temp_dir dir;
+    Store store{dir.path(), logged_options()};
+    auto w = store.watch<Item>();
+    const auto counter = calls_of_one_commit(store, w);
+    const std::size_t calls = counter.total;
+    CHECK(counter.count(netabase::detail::call::txn_commit) == 1);
+    CHECK(counter.count(netabase::detail::call::put) + counter.count(netabase::detail::call::cursor_put) >= 1);
     REQUIRE(calls >= 2);
     std::uint64_t next = 3;
     for (std::size_t n = 1; n <= calls; ++n) {
@@ -122,20 +134,9 @@ TEST_CASE("commit faults: each failed call of a logged, watched commit leaves no
 TEST_CASE("commit faults: a map full while writing the log or committing is retried by store.write, delivered once",
           "[faults][changes][watch]") {
     netabase_test::temp_dir dir;
-    Store store{dir.path(), netabase::options{.map_size = std::size_t{1} << 20, .change_log = true}};
+    Store store{dir.path(), logged_options()};
     auto w = store.watch<Item>();
-    store.write([](auto& txn) { txn.template open_tree<Item>().put(Item{1, "one"}); });
-    REQUIRE(w.try_next()->key == 1);
-    std::size_t calls = 0;
-    {
-        auto txn = store.begin_write();
-        txn.open_tree<Item>().put(Item{2, "two"});
-        this_thread_seam counter;
-        seam_guard g(&counter);
-        txn.commit();
-        calls = counter.total;
-    }
-    REQUIRE(w.try_next()->key == 2);
+    const std::size_t calls = calls_of_one_commit(store, w).total;
     for (std::size_t n = 1; n <= calls; ++n) {
         INFO("call " << n << " of the commit fails with MDB_MAP_FULL");
         const std::uint64_t id = 100 + n;

@@ -9,8 +9,10 @@
 
 #include <lmdb.h>
 
+#include <array>
 #include <sstream>
 #include <string>
+#include <vector>
 
 using namespace json_models;
 
@@ -303,6 +305,25 @@ TEST_CASE("json: keys to and from JSON follow the key encoding", "[json]") {
               netabase::encode_key(static_cast<std::int8_t>(v)));
         CHECK(netabase::key_to_json(i8, b.span()) == netabase::json_row(v));
     }
+    // Vector keys (each element after a 1, a 0 at the end) and array keys (a fixed count) read
+    // back as arrays, of bytes as hex; any other marker is corrupt.
+    const netabase::stored_type vec_u32 = netabase::stored_type::parse("vec<u32>"),
+                                arr_i32 = netabase::stored_type::parse("arr<i32,3>"),
+                                vec_u8 = netabase::stored_type::parse("vec<u8>"),
+                                arr_u8 = netabase::stored_type::parse("arr<u8,4>");
+    CHECK(netabase::key_to_json(vec_u32, netabase::encode_key(std::vector<std::uint32_t>{7, 0, 70000})) ==
+          netabase::json_row::parse("[7, 0, 70000]"));
+    CHECK(netabase::key_to_json(vec_u32, netabase::encode_key(std::vector<std::uint32_t>{})) ==
+          netabase::json_row::array());
+    CHECK(netabase::key_to_json(arr_i32, netabase::encode_key(std::array<std::int32_t, 3>{-5, 0, 9})) ==
+          netabase::json_row::parse("[-5, 0, 9]"));
+    CHECK(netabase::key_to_json(vec_u8, netabase::encode_key(std::vector<std::uint8_t>{0x00, 0xab, 0xff})) ==
+          netabase::json_row("00abff"));
+    CHECK(netabase::key_to_json(arr_u8, netabase::encode_key(std::array<std::uint8_t, 4>{1, 2, 0xfe, 0})) ==
+          netabase::json_row("0102fe00"));
+    auto marked = netabase::encode_key(std::vector<std::uint32_t>{7});
+    marked[0] = std::byte{2};
+    CHECK_THROWS_AS(netabase::key_to_json(vec_u32, marked), netabase::error);
     netabase::stored_type f = netabase::stored_type::parse("f64");
     for (double d : {-1.5, -0.0, 0.0, 2.0, 1e-300}) {
         netabase::key_from_json(f, netabase::json_row(d), b);

@@ -6,6 +6,7 @@
 // raw contents of every database compared before and after.
 #include "catch.hpp"
 #include "index_model.hpp"
+#include "seam_scope.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -156,14 +157,7 @@ struct held_read {
 };
 
 // Counts LMDB calls while it lives.
-struct counting {
-    netabase::detail::lmdb_seam seam;
-    counting() { netabase::detail::seam() = &seam; }
-    ~counting() { netabase::detail::seam() = nullptr; }
-    counting(const counting&) = delete;
-    counting& operator=(const counting&) = delete;
-    std::size_t count(netabase::detail::call c) const { return seam.count(c); }
-};
+using counting = netabase_test::seam_scope;
 
 // A forked child's end, with its stderr.
 struct child_result {

@@ -1,6 +1,7 @@
 // Tree<M>: the Rust netabase suite's scenarios, against real LMDB files.
 #include "catch.hpp"
 #include "errors.hpp"
+#include "seam_scope.hpp"
 #include "support.hpp"
 
 #include <netabase/netabase.hpp>
@@ -77,6 +78,21 @@ using S = netabase::definition<Post, Signed, Real, Named, Pairish, Account, Memb
 using Store = netabase::Store<S>;
 
 // ---- helpers -----------------------------------------------------------------------------
+
+namespace {
+
+// Counts the LMDB calls made while it lives.
+using counting = netabase_test::seam_scope;
+
+// The leaf pages of one table (its name as stats() gives it); fails the test if there is none.
+std::uint64_t leaf_pages(Store& store, std::string_view table) {
+    for (const auto& t : store.stats().tables)
+        if (t.name == table) return t.leaf_pages;
+    FAIL("no table " << table);
+    return 0;
+}
+
+}  // namespace
 
 inline bool has(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
@@ -443,12 +459,6 @@ TEST_CASE("tree: put_many of a forward range writes in key order: a shuffled loa
         std::swap(shuffled[i], shuffled[(i * 2654435761u + 12345u) % (i + 1)]);
     REQUIRE(shuffled.front().id != sorted.front().id);
 
-    auto leaf_pages = [](Store& store) {
-        for (const auto& t : store.stats().tables)
-            if (t.name == "tree_test::Named") return t.leaf_pages;
-        FAIL("no table tree_test::Named");
-        return std::uint64_t{0};
-    };
     auto load = [&](auto&& write) {
         netabase_test::temp_dir dir;
         Store store{dir.path(), fast()};
@@ -457,7 +467,7 @@ TEST_CASE("tree: put_many of a forward range writes in key order: a shuffled loa
         auto named = txn.open_tree<Named>();
         CHECK(keys_of(named).size() == sorted.size());
         CHECK(named.get("k001234")->value().n == 1234u);
-        return leaf_pages(store);
+        return leaf_pages(store, "tree_test::Named");
     };
     const auto appended = load([&](auto named) { CHECK(named.put_many(sorted) == sorted.size()); });
     const auto from_shuffled = load([&](auto named) { CHECK(named.put_many(shuffled) == shuffled.size()); });
@@ -506,14 +516,9 @@ TEST_CASE("tree: put_many of a forward range writes in key order: a shuffled loa
             std::sort(s2.begin(), s2.end(), [](const Signed& a, const Signed& b) { return a.id < b.id; });
             w.open_tree<Signed>().put_many(s2);
         });
-        auto pages = [](Store& st, const char* table) {
-            for (const auto& t : st.stats().tables)
-                if (t.name == table) return t.leaf_pages;
-            return std::uint64_t{0};
-        };
-        CHECK(pages(store, "tree_test::Post") == pages(in_order, "tree_test::Post"));
-        CHECK(pages(store, "tree_test::Signed") == pages(in_order, "tree_test::Signed"));
-        CHECK(pages(store, "tree_test::Post") > 1);
+        CHECK(leaf_pages(store, "tree_test::Post") == leaf_pages(in_order, "tree_test::Post"));
+        CHECK(leaf_pages(store, "tree_test::Signed") == leaf_pages(in_order, "tree_test::Signed"));
+        CHECK(leaf_pages(store, "tree_test::Post") > 1);
     }
 
     // Equal keys in one batch: the rows go in stably sorted, so the later one is the one kept.
@@ -535,11 +540,6 @@ TEST_CASE("tree: put_many of a forward range refuses an oversize key, or a range
     netabase_test::temp_dir dir;
     Store store{dir.path(), fast()};
     store.write([](netabase::WriteTransaction<S>& txn) { txn.open_tree<Named>().put(Named{"m", 0}); });
-    struct counting {
-        netabase::detail::lmdb_seam seam;
-        counting() { netabase::detail::seam() = &seam; }
-        ~counting() { netabase::detail::seam() = nullptr; }
-    };
     {
         auto txn = store.begin_write();
         auto named = txn.open_tree<Named>();
@@ -1058,12 +1058,6 @@ TEST_CASE("tree: gets work with the cursor cache full of other tables' cursors",
         auto signeds = txn.template open_tree<Signed>();
         for (std::int64_t i = -2; i <= 2; ++i) signeds.put(Signed{i, "s" + std::to_string(i)});
     });
-    struct counting {
-        netabase::detail::lmdb_seam seam;
-        counting() { netabase::detail::seam() = &seam; }
-        ~counting() { netabase::detail::seam() = nullptr; }
-        std::size_t opens() const { return seam.count(netabase::detail::call::cursor_open); }
-    };
     // Gets of every row; returns the cursor opens they made.
     auto gets = [](const auto& posts) {
         counting c;
@@ -1074,7 +1068,7 @@ TEST_CASE("tree: gets work with the cursor cache full of other tables' cursors",
         }
         CHECK(found == 50);
         CHECK_FALSE(posts.get(1000).has_value());
-        return c.opens();
+        return c.count(netabase::detail::call::cursor_open);
     };
     auto fill = [](const auto& posts, const auto& signeds) {
         // Post's cursors out of the cache while the cache fills (a pooled read transaction

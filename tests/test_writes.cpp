@@ -5,6 +5,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "seam_scope.hpp"
 #include "support.hpp"
 
 #include <algorithm>
@@ -98,13 +99,7 @@ Item item(std::uint64_t i) {
 
 // ---- the seam -----------------------------------------------------------------------------
 
-struct seam_scope {
-    netabase::detail::lmdb_seam seam;
-    seam_scope() { netabase::detail::seam() = &seam; }
-    ~seam_scope() { netabase::detail::seam() = nullptr; }
-    seam_scope(const seam_scope&) = delete;
-    seam_scope& operator=(const seam_scope&) = delete;
-};
+using netabase_test::seam_scope;
 
 struct calls {
     std::size_t get = 0, put = 0, del = 0, cursor_open = 0, cursor_get = 0, cursor_put = 0, cursor_del = 0, drop = 0,

@@ -377,26 +377,18 @@ inline json_row key_to_json(const stored_type& t, reader& r) {
             if (tag > 1) throw_corrupt("an optional key's tag holds " + std::to_string(tag));
             return tag ? key_to_json(t.elements[0], r) : json_row(nullptr);
         }
-        case json_kind::vector: {
+        case json_kind::vector:
+        case json_kind::array: {  // an array has t.length elements; a vector's each follow a 1, and a 0 ends them
             json_row a = json_row::array();
             buffer bytes;
-            for (;;) {
-                auto tag = r.raw<std::uint8_t>();
-                if (tag == 0) break;
-                if (tag != 1) throw_corrupt("a vector key has a bad element marker");
-                json_row e = key_to_json(t.elements[0], r);
-                if (t.is_bytes())
-                    bytes.push(std::byte(static_cast<unsigned char>(e.get<std::int64_t>())));
-                else
-                    a.push_back(std::move(e));
-            }
-            if (t.is_bytes()) return hex_of(bytes.span());
-            return a;
-        }
-        case json_kind::array: {
-            json_row a = json_row::array();
-            buffer bytes;
-            for (std::size_t i = 0; i < t.length; ++i) {
+            for (std::size_t i = 0;; ++i) {
+                if (t.k == json_kind::array) {
+                    if (i == t.length) break;
+                } else {
+                    auto tag = r.raw<std::uint8_t>();
+                    if (tag == 0) break;
+                    if (tag != 1) throw_corrupt("a vector key has a bad element marker");
+                }
                 json_row e = key_to_json(t.elements[0], r);
                 if (t.is_bytes())
                     bytes.push(std::byte(static_cast<unsigned char>(e.get<std::int64_t>())));

@@ -17,6 +17,7 @@
 #include <netabase/netabase.hpp>
 
 #include "catch.hpp"
+#include "seam_scope.hpp"
 #include "support.hpp"
 
 #include <algorithm>
@@ -186,14 +187,7 @@ void row(const char* operation, counts c) {
 }
 
 // The LMDB call seam, counting (cursor opens, mainly) while installed.
-struct seam_scope {
-    netabase::detail::lmdb_seam seam;
-    seam_scope() { netabase::detail::seam() = &seam; }
-    ~seam_scope() { netabase::detail::seam() = nullptr; }
-    seam_scope(const seam_scope&) = delete;
-    seam_scope& operator=(const seam_scope&) = delete;
-    std::size_t count(netabase::detail::call c) const { return seam.count(c); }
-};
+using netabase_test::seam_scope;
 
 // ---- models -------------------------------------------------------------------------------
 

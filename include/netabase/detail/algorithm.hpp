@@ -66,6 +66,7 @@ void sort(It first, It last, Less less) {
 template <class T, class Less>
 void stable_sort(T* first, T* last, T* scratch, Less less) {
     const auto n = static_cast<std::size_t>(last - first);
+    if (n < 2) return;  // already sorted; scratch may be empty
     constexpr std::size_t run = 8;
     for (std::size_t lo = 0; lo < n; lo += run) {
         const std::size_t hi = lo + run < n ? lo + run : n;
@@ -102,6 +103,7 @@ void stable_sort(T* first, T* last, T* scratch, Less less) {
 template <class T, class Key>
 void radix_sort(T* first, T* last, T* scratch, Key key) {
     const auto n = static_cast<std::size_t>(last - first);
+    if (n < 2) return;  // the pass skip below reads first[0]
     std::size_t count[8][256] = {};
     for (std::size_t i = 0; i < n; ++i) {
         std::uint64_t k = key(first[i]);
