@@ -302,6 +302,7 @@ struct client::impl {
                     throw_fatal(what, m.endpoint, s);
                 }
                 if (o == outcome::maybe_applied && write) {
+                    current.store((i + 1) % n);  // whatever the caller sends next goes elsewhere
                     if (errors_out) *errors_out = errors;
                     return o;
                 }
