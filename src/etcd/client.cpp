@@ -321,6 +321,8 @@ struct client::impl {
     [[noreturn]] void throw_fatal(std::string_view what, const std::string& endpoint, const grpc::Status& s) {
         const std::string msg = "etcd " + std::string(what) + " on " + endpoint + ": " + s.error_message();
         if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE && has(s, "compacted")) fail(status::compacted, msg);
+        if (has(s, "database space exceeded"))
+            fail(status::limit, msg + " (etcd's --quota-backend-bytes; compact and defragment, or raise it)");
         if (has(s, "too many operations in txn request"))
             fail(status::limit, msg + " (the server's --max-txn-ops is below options.max_txn_ops = " +
                                     std::to_string(opts.max_txn_ops) + ")");
@@ -664,15 +666,17 @@ struct watch_stream::state {
                         give_up = clock::time_point::max();
                     }
                     if (resp.canceled()) {
-                        if (resp.compact_revision() > 0) {
+                        // A member that loses its leader ends the whole stream instead (Read fails).
+                        if (resp.compact_revision() > 0)
                             set_failure(netabase::error(
                                 make_error_code(status::compacted),
                                 "etcd Watch on " + m.endpoint + ": revision " + std::to_string(next_revision) +
                                     " is compacted (oldest kept: " + std::to_string(resp.compact_revision()) + ")"));
-                            ctx.TryCancel();
-                            break;
-                        }
-                        break;  // e.g. the member lost its leader: reconnect elsewhere
+                        else
+                            set_failure(netabase::error(make_error_code(status::rejected),
+                                                        "etcd Watch on " + m.endpoint + ": canceled: " + resp.cancel_reason()));
+                        ctx.TryCancel();
+                        break;
                     }
                     if (resp.events_size() == 0) continue;
                     std::vector<watch_event> batch;

@@ -32,7 +32,8 @@ namespace netabase::etcd_wire {
 enum class status {
     unavailable = 1,  // no member could serve the call within its deadline (down, or no quorum)
     unknown_outcome,  // a write may or may not have been applied, and the client could not find out
-    limit,            // over a server limit (--max-txn-ops, --max-request-bytes): nothing was sent
+    limit,            // over a server limit: --max-txn-ops and --max-request-bytes are checked
+                      // before sending (nothing sent); --quota-backend-bytes is etcd's answer (nothing applied)
     compacted,        // a read or watch at a revision etcd has compacted away
     rejected,         // etcd refused the request (its message says why)
 };

@@ -5,9 +5,11 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
