@@ -217,6 +217,7 @@ struct client::impl {
     options opts;
     std::vector<member> members;
     std::atomic<std::size_t> current{0};  // the member that answered last
+    std::atomic<std::uint64_t> attempts{0}, failovers{0}, lost_replies{0}, fences{0};
 
     std::mutex lease_mutex;  // the lease commit tokens are attached to
     std::int64_t token_lease = 0;
@@ -287,10 +288,12 @@ struct client::impl {
                 const auto attempt_until = std::min(until, now + opts.attempt_timeout);
                 if (!connect(m, attempt_until)) {
                     errors += "\n  " + m.endpoint + ": cannot connect";
+                    ++failovers;
                     continue;
                 }
                 grpc::ClientContext ctx;
                 prepare(ctx, attempt_until);
+                ++attempts;
                 grpc::Status s = call(m, ctx);
                 outcome o = classify(s);
                 if (o == outcome::ok) {
@@ -301,7 +304,9 @@ struct client::impl {
                 if (o == outcome::fatal) {
                     throw_fatal(what, m.endpoint, s);
                 }
+                ++failovers;
                 if (o == outcome::maybe_applied && write) {
+                    ++lost_replies;
                     current.store((i + 1) % n);  // whatever the caller sends next goes elsewhere
                     if (errors_out) *errors_out = errors;
                     return o;
@@ -410,6 +415,10 @@ client::client(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
 client::~client() = default;
 
 const options& client::config() const noexcept { return impl_->opts; }
+
+client_stats client::stats() const noexcept {
+    return {impl_->attempts.load(), impl_->failovers.load(), impl_->lost_replies.load(), impl_->fences.load()};
+}
 
 range_result client::range(const range_request& r) {
     pb::RangeRequest req;
@@ -560,6 +569,7 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
             // A fence whose own reply was lost is sent again: it is a compare-and-set on T.
         }
         if (fresp.succeeded()) {
+            ++impl_->fences;
             expected_mod = fresp.header().revision();  // the lost attempt can no longer apply
             continue;
         }

@@ -157,6 +157,14 @@ struct watch_event {
     key_value kv;
 };
 
+// What a client has done so far, for tests and diagnostics.
+struct client_stats {
+    std::uint64_t attempts = 0;      // RPCs sent
+    std::uint64_t failovers = 0;     // attempts that moved on to another member
+    std::uint64_t lost_replies = 0;  // writes sent whose outcome the reply did not tell
+    std::uint64_t fences = 0;        // commit_once fences that landed (lost attempts made harmless)
+};
+
 class watch_stream;
 
 class client {
@@ -193,6 +201,7 @@ public:
     std::unique_ptr<watch_stream> watch(std::string key, std::string range_end, std::int64_t start_revision);
 
     const options& config() const noexcept;
+    client_stats stats() const noexcept;
 
 private:
     struct impl;

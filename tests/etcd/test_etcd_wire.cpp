@@ -292,6 +292,8 @@ TEST_CASE("wire: commit_once whose reply is lost (its member stopped) is fenced 
     REQUIRE(token);
     CHECK(token->value == "applied");
     CHECK(token->version == 2);  // "fenced" first: the lost-reply path ran
+    CHECK(c.stats().lost_replies == 1);
+    CHECK(c.stats().fences == 1);
     CHECK(c.get("lost/1")->version == 1);
 
     // Member 0 now reads the Txn it had buffered, if gRPC still hands it over: the fence makes
@@ -330,7 +332,11 @@ TEST_CASE("wire: commit_once with every member stopped ends in unknown_outcome a
 TEST_CASE("wire: commit_once streams while the leader is SIGKILLed - every acknowledged commit applied exactly once") {
     netabase_test::watchdog dog(seconds{150}, "commit_once leader kill");
     cluster etcd;
-    client c(opts_for(etcd, milliseconds{15000}));
+    // The client talks to the leader first, so the kill cuts its own connection.
+    const std::size_t leader = etcd.leader();
+    options o = opts_for(etcd, milliseconds{15000});
+    std::rotate(o.endpoints.begin(), o.endpoints.begin() + static_cast<long>(leader), o.endpoints.end());
+    client c(o);
     constexpr int total = 60;
     std::atomic<int> done{0};
     std::vector<int> acknowledged;
@@ -348,9 +354,12 @@ TEST_CASE("wire: commit_once streams while the leader is SIGKILLed - every ackno
     });
     // Kill the leader once a third of the stream is through (a real condition, polled).
     while (done < total / 3) std::this_thread::sleep_for(milliseconds{5});
-    const std::size_t leader = etcd.leader();
     etcd.kill(leader);
     writer.join();
+    const auto st = c.stats();
+    CHECK(st.failovers >= 1);  // the client did lose its member
+    WARN("leader kill: " << st.attempts << " attempts, " << st.failovers << " failovers, " << st.lost_replies
+                         << " lost replies, " << st.fences << " fences");
     INFO(failure);
     CHECK(failure.empty());
     CHECK(acknowledged.size() == total);
@@ -363,6 +372,25 @@ TEST_CASE("wire: commit_once streams while the leader is SIGKILLed - every ackno
     etcd.restart(leader);
 }
 
+TEST_CASE("wire: a key put with a lease is gone once the lease is revoked") {
+    netabase_test::watchdog dog(seconds{120}, "lease");
+    cluster etcd;
+    client c(opts_for(etcd));
+    const std::int64_t lease = c.lease_grant(seconds{600});
+    CHECK(lease != 0);
+    c.put("leased", "v", lease);
+    c.put("kept", "v");
+    CHECK(c.get("leased")->lease == lease);
+    c.lease_revoke(lease);
+    CHECK_FALSE(c.get("leased"));
+    CHECK(c.get("kept"));
+    c.lease_revoke(lease);  // again: already gone, not an error
+    // A put on a lease that no longer exists is refused, and applies nothing.
+    std::string msg = error_of(status::rejected, [&] { c.put("leased", "w", lease); });
+    CHECK(contains(msg, "lease not found"));
+    CHECK_FALSE(c.get("leased"));
+}
+
 TEST_CASE("wire: a Txn over --max-txn-ops is refused before anything is sent") {
     netabase_test::watchdog dog(seconds{120}, "txn ops limit");
     cluster etcd;
@@ -372,6 +400,7 @@ TEST_CASE("wire: a Txn over --max-txn-ops is refused before anything is sent") {
     std::vector<op> ops;
     for (int i = 0; i < 129; ++i) ops.push_back(put_op{"many/" + std::to_string(i), "v", 0});
     const double sent_before = txn_requests(etcd);
+    REQUIRE(sent_before >= 1);  // the put above counted: the metric is the right one
     std::string msg = error_of(status::limit, [&] { c.txn({}, ops); });
     CHECK(contains(msg, "129 operations"));
     CHECK(contains(msg, "128"));
@@ -406,6 +435,7 @@ TEST_CASE("wire: a request over --max-request-bytes is refused before anything i
     const std::size_t limit = c.config().max_request_bytes;
 
     const double sent_before = txn_requests(etcd);
+    REQUIRE(sent_before >= 1);
     std::string msg = error_of(status::limit, [&] { c.put("big", std::string(limit, 'x')); });
     CHECK(contains(msg, "--max-request-bytes"));
     CHECK(contains(msg, std::to_string(limit)));
