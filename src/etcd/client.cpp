@@ -275,9 +275,15 @@ struct client::impl {
     outcome run(std::string_view what, bool write, Call&& call, std::string* errors_out = nullptr,
                 std::optional<clock::time_point> deadline = std::nullopt) {
         const auto until = deadline.value_or(clock::now() + opts.deadline);
-        std::string errors;
-        auto backoff = opts.backoff_min;
         const std::size_t n = members.size();
+        std::vector<std::string> last(n);  // each member's last error, for the message
+        auto errors = [&] {
+            std::string out;
+            for (std::size_t j = 0; j < n; ++j)
+                if (!last[j].empty()) out += "\n  " + members[j].endpoint + ": " + last[j];
+            return out;
+        };
+        auto backoff = opts.backoff_min;
         for (bool time_left = true; time_left;) {
             const std::size_t first = current.load();
             for (std::size_t k = 0; k < n; ++k) {
@@ -287,7 +293,7 @@ struct client::impl {
                 if (now >= until) break;
                 const auto attempt_until = std::min(until, now + opts.attempt_timeout);
                 if (!connect(m, attempt_until)) {
-                    errors += "\n  " + m.endpoint + ": cannot connect";
+                    last[i] = "cannot connect";
                     ++failovers;
                     continue;
                 }
@@ -300,7 +306,7 @@ struct client::impl {
                     current.store(i);
                     return o;
                 }
-                errors += "\n  " + m.endpoint + ": " + describe(s);
+                last[i] = describe(s);
                 if (o == outcome::fatal) {
                     throw_fatal(what, m.endpoint, s);
                 }
@@ -308,7 +314,7 @@ struct client::impl {
                 if (o == outcome::maybe_applied && write) {
                     ++lost_replies;
                     current.store((i + 1) % n);  // whatever the caller sends next goes elsewhere
-                    if (errors_out) *errors_out = errors;
+                    if (errors_out) *errors_out = errors();
                     return o;
                 }
             }
@@ -320,7 +326,7 @@ struct client::impl {
             }
         }
         fail(status::unavailable, "etcd " + std::string(what) + ": no member of " + all_endpoints() +
-                                      " served it within " + std::to_string(opts.deadline.count()) + " ms" + errors);
+                                      " served it within " + std::to_string(opts.deadline.count()) + " ms" + errors());
     }
 
     [[noreturn]] void throw_fatal(std::string_view what, const std::string& endpoint, const grpc::Status& s) {
@@ -543,7 +549,7 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
         fput->set_lease(lease);
         fence.add_failure()->mutable_request_range()->set_key(key);
         pb::TxnResponse fresp;
-        for (;;) {
+        for (bool fence_lease_retried = false;;) {
             std::string ferrors;
             outcome fo = outcome::maybe_applied;
             try {
@@ -555,6 +561,14 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
                     },
                     &ferrors, until);
             } catch (const netabase::error& e) {
+                // The token lease expired under the fence (which then applied nothing): a new one.
+                if (!fence_lease_retried && e.code() == make_error_code(status::rejected) &&
+                    std::string_view(e.what()).find("requested lease not found") != std::string_view::npos) {
+                    fence_lease_retried = true;
+                    impl_->forget_token_lease(fput->lease());
+                    fput->set_lease(impl_->current_token_lease());
+                    continue;
+                }
                 if (e.code() == make_error_code(status::unavailable))
                     fail(status::unknown_outcome,
                          "etcd commit_once(" + key + "): the reply was lost and no member could say whether it was applied: " +
@@ -629,7 +643,19 @@ struct watch_stream::state {
         std::size_t i = owner->current.load();
         auto backoff = owner->opts.backoff_min;
         auto give_up = clock::now() + owner->opts.deadline;
-        std::string errors;
+        std::vector<std::string> last(n);  // each member's last error, for the message
+        auto errors = [&] {
+            std::string out;
+            for (std::size_t j = 0; j < n; ++j)
+                if (!last[j].empty()) out += "\n  " + owner->members[j].endpoint + ": " + last[j];
+            return out;
+        };
+        // After each round in which every member failed, before the next.
+        auto pause = [&] {
+            if (i % n != 0) return;
+            std::this_thread::sleep_for(std::min<clock::duration>(backoff, give_up - clock::now()));
+            backoff = std::min(owner->opts.backoff_max, backoff * 2);
+        };
         while (true) {
             {
                 std::lock_guard lock(mutex);
@@ -638,17 +664,15 @@ struct watch_stream::state {
             if (clock::now() >= give_up) {
                 set_failure(netabase::error(make_error_code(status::unavailable),
                                             "etcd Watch: no member of " + owner->all_endpoints() + " served it within " +
-                                                std::to_string(owner->opts.deadline.count()) + " ms" + errors));
+                                                std::to_string(owner->opts.deadline.count()) + " ms" + errors()));
                 return;
             }
-            member& m = owner->members[i % n];
+            const std::size_t at = i % n;
+            member& m = owner->members[at];
             ++i;
             if (!client::impl::connect(m, std::min(give_up, clock::now() + owner->opts.attempt_timeout))) {
-                errors += "\n  " + m.endpoint + ": cannot connect";
-                if (i % n == 0) {
-                    std::this_thread::sleep_for(backoff);
-                    backoff = std::min(owner->opts.backoff_max, backoff * 2);
-                }
+                last[at] = "cannot connect";
+                pause();
                 continue;
             }
             grpc::ClientContext ctx;
@@ -705,10 +729,13 @@ struct watch_stream::state {
                 live = nullptr;
                 if (stopping || failure) return;
             }
-            errors += "\n  " + m.endpoint + ": " + describe(s);
+            last[at] = describe(s);
             if (healthy) {
                 give_up = clock::now() + owner->opts.deadline;  // a fresh deadline for reconnecting
-                errors.clear();
+                std::fill(last.begin(), last.end(), std::string());
+                last[at] = describe(s);
+            } else {
+                pause();
             }
         }
     }

@@ -124,7 +124,9 @@ struct txn_result {
 
 struct commit_result {
     bool succeeded = false;        // the ops are applied (now, or by an earlier call)
-    bool already_applied = false;  // an earlier call with this token applied them; nothing ran now
+    // The ops were found applied, not applied by the attempt whose reply came back: by an earlier
+    // call with this token, or by an attempt of this call whose reply was lost. No responses then.
+    bool already_applied = false;
     std::int64_t revision = 0;     // the revision at which the ops were applied
     std::vector<op_result> responses;  // empty when already_applied or not succeeded
 };
