@@ -276,16 +276,21 @@ TEST_CASE("wire: commit_once called again with the same token does not apply twi
 TEST_CASE("wire: commit_once whose reply is lost (its member stopped) is fenced and sent again elsewhere and applied once") {
     netabase_test::watchdog dog(seconds{150}, "commit_once lost reply");
     cluster etcd;
+    // The member to stop is a follower, first in the client's list: the leader stays up, so
+    // the fence lands on the next member at its first try.
+    const std::size_t follower = (etcd.leader() + 1) % etcd.size();
     options o = opts_for(etcd, milliseconds{15000});
     o.attempt_timeout = milliseconds{1500};
+    std::rotate(o.endpoints.begin(), o.endpoints.begin() + static_cast<long>(follower), o.endpoints.end());
     client c(o);
-    // Member 0 (the first endpoint) has the client's connection now, and the token lease exists.
+    // The follower has the client's connection now, and the token lease exists.
     REQUIRE(c.commit_once("warm", {}, {put_op{"warm", "1", 0}}).succeeded);
     c.get("warm");
+    REQUIRE(c.stats().failovers == 0);
 
-    etcd.stop(0);  // it holds the connection and never answers: the Txn is sent, its reply lost
+    etcd.stop(follower);  // it holds the connection and never answers: the Txn is sent, its reply lost
     auto r = c.commit_once("lost-1", {}, {put_op{"lost/1", "v", 0}});
-    etcd.resume(0);
+    etcd.resume(follower);
     CHECK(r.succeeded);
     CHECK_FALSE(r.already_applied);
     auto token = c.get(c.config().token_prefix + "lost-1");
@@ -296,12 +301,12 @@ TEST_CASE("wire: commit_once whose reply is lost (its member stopped) is fenced 
     CHECK(c.stats().fences == 1);
     CHECK(c.get("lost/1")->version == 1);
 
-    // Member 0 now reads the Txn it had buffered, if gRPC still hands it over: the fence makes
-    // its compare fail. Wait until it serves, then check again.
+    // The follower now reads the Txn it had buffered, if gRPC still hands it over: the fence
+    // makes its compare fail. Wait until it serves, then check through it.
     etcd.wait_healthy();
-    client via0(only(etcd.endpoint(0)));
-    CHECK(via0.get("lost/1")->version == 1);
-    CHECK(via0.get(c.config().token_prefix + "lost-1")->version == 2);
+    client via(only(etcd.endpoint(follower)));
+    CHECK(via.get("lost/1")->version == 1);
+    CHECK(via.get(c.config().token_prefix + "lost-1")->version == 2);
 }
 
 TEST_CASE("wire: commit_once with every member stopped ends in unknown_outcome and a retry with its token settles it") {
