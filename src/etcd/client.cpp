@@ -593,6 +593,21 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
     }
 }
 
+void client::compact(std::int64_t revision) {
+    pb::CompactionRequest req;
+    req.set_revision(revision);
+    pb::CompactionResponse resp;
+    // Safe to send again: a second compaction to the same revision answers "compacted".
+    try {
+        impl_->run("Compact", false, [&](member& m, grpc::ClientContext& ctx) {
+            resp.Clear();
+            return m.kv->Compact(&ctx, req, &resp);
+        });
+    } catch (const netabase::error& e) {
+        if (e.code() != make_error_code(status::compacted)) throw;
+    }
+}
+
 std::int64_t client::lease_grant(std::chrono::seconds ttl) { return impl_->grant(ttl); }
 
 void client::lease_revoke(std::int64_t id) {

@@ -192,6 +192,10 @@ public:
     commit_result commit_once(std::string_view token, const std::vector<compare>& compares,
                               const std::vector<op>& ops);
 
+    // Drops the history before `revision`: reads and watches from older revisions then fail
+    // with status::compacted. Compacting twice to the same revision is not an error.
+    void compact(std::int64_t revision);
+
     std::int64_t lease_grant(std::chrono::seconds ttl);
     void lease_revoke(std::int64_t id);
 
