@@ -7,7 +7,8 @@
 // outgoing connection holds one), each claimed with an flock on a file in $TMPDIR for as long
 // as the cluster lives (so parallel test runs never pick the same one) and checked bindable;
 // a member that still finds its port taken (another program) makes the cluster start again on
-// new ports.
+// new ports. The lock files stay (empty, at most one per port): removing one could let two runs
+// hold locks on the same port, one on the removed file and one on its successor.
 #pragma once
 
 #include <sys/types.h>
