@@ -169,6 +169,7 @@ struct client_stats {
 
 class watch_stream;
 
+// Safe to use from several threads at once.
 class client {
 public:
     explicit client(options opts);
@@ -186,9 +187,10 @@ public:
     std::int64_t put(std::string_view key, std::string_view value, std::int64_t lease = 0);
     delete_result delete_range(std::string_view key, std::string_view range_end = {});
 
-    // Applies `ops` if `compares` hold, at most once per token, even when a reply is lost and
-    // the call (or a later call with the same token) is retried. Throws status::unknown_outcome
-    // only when no member could be reached to find out before the deadline.
+    // Applies `ops` if `compares` hold, at most once per token (for options.token_ttl at least),
+    // even when a reply is lost and the call (or a later call with the same token) is retried.
+    // Throws status::unknown_outcome only when no member could be reached to find out before
+    // the deadline; a later call with the same token then settles it.
     commit_result commit_once(std::string_view token, const std::vector<compare>& compares,
                               const std::vector<op>& ops);
 
@@ -204,6 +206,7 @@ public:
 
     // Every event on [key, range_end) from start_revision (0: from now) on. The stream reconnects
     // to another member when one fails, from the revision after the last event it delivered.
+    // The client must outlive the stream.
     std::unique_ptr<watch_stream> watch(std::string key, std::string range_end, std::int64_t start_revision);
 
     const options& config() const noexcept;
