@@ -15,6 +15,10 @@ packages=(
   libbenchmark-dev libsqlite3-dev liblmdb++-dev  # netabase_bench (scripts/bench.sh, the bench preset)
   libfuse3-dev fuse3  # tests/durability/lossy_fs (FUSE, fusermount3): the [durability] power-cut tests
   librocksdb-dev  # netabase_ycsb's RocksDB engine (7.8.3; the bench preset requires it)
+  # netabase::etcd (NETABASE_ETCD, on in the clang preset): gRPC++ and protobuf with their code
+  # generators for src/etcd/proto/, and etcd 3.4 itself, which tests/etcd starts as local clusters
+  # (etcdctl only for looking at one by hand)
+  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev etcd-server etcd-client
 )
 
 missing=()
