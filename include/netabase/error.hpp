@@ -31,6 +31,12 @@ enum class errc {
     schema_changed,        // another program changed the store's schema since this one opened it
     wrong_thread,          // a write transaction used on a thread other than the one that began it
     watch_overflow,        // a watcher fell behind by more changes than it holds: it says how many it missed
+    // A distributed backend's (DESIGN.md section 9; the etcd wire layer's codes map to these):
+    conflict,         // another client committed a conflicting change first: nothing was applied
+    unavailable,      // no server could serve the call in time (down, or no quorum)
+    unknown_outcome,  // a commit may or may not have been applied, and the client could not find out
+    limit_exceeded,   // over a server's limit (operations or bytes per request): nothing was sent
+    compacted,        // a read or watch from a revision the server has discarded
 };
 
 namespace detail {
@@ -70,6 +76,16 @@ public:
                 return "wrong thread";
             case errc::watch_overflow:
                 return "watch overflow";
+            case errc::conflict:
+                return "conflict";
+            case errc::unavailable:
+                return "unavailable";
+            case errc::unknown_outcome:
+                return "unknown outcome";
+            case errc::limit_exceeded:
+                return "limit exceeded";
+            case errc::compacted:
+                return "compacted";
         }
         return "unknown netabase error";
     }

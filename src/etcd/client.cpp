@@ -37,6 +37,17 @@ public:
         }
         return "unknown etcd error";
     }
+    // So that `e.code() == netabase::errc::unavailable` holds for the client's errors.
+    std::error_condition default_error_condition(int v) const noexcept override {
+        switch (static_cast<status>(v)) {
+            case status::unavailable: return make_error_condition(errc::unavailable);
+            case status::unknown_outcome: return make_error_condition(errc::unknown_outcome);
+            case status::limit: return make_error_condition(errc::limit_exceeded);
+            case status::compacted: return make_error_condition(errc::compacted);
+            case status::rejected: return make_error_condition(errc::invalid_argument);
+        }
+        return {v, *this};
+    }
 };
 
 [[noreturn]] void fail(status s, const std::string& what) { throw netabase::error(make_error_code(s), what); }

@@ -27,8 +27,9 @@
 
 namespace netabase::etcd_wire {
 
-// What went wrong talking to etcd. These wait for matching netabase::errc values; until then
-// they have their own category, "netabase.etcd", and netabase::error carries them as its code.
+// What went wrong talking to etcd, in a category of its own ("netabase.etcd"), whose codes
+// compare equal to the netabase::errc conditions: unavailable, unknown_outcome,
+// limit_exceeded, compacted, and invalid_argument for rejected.
 enum class status {
     unavailable = 1,  // no member could serve the call within its deadline (down, or no quorum)
     unknown_outcome,  // a write may or may not have been applied, and the client could not find out
