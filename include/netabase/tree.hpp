@@ -1145,28 +1145,16 @@ private:
     template <class Fn>
     auto nested(Fn&& fn) const {
         core_t& c = *core();
-        handle_t parent = c.live();
-        handle_t child = nullptr;
-        if (int rc = B::begin_nested(c, parent, child)) {
-            if (rc == B::map_full) c.map_full = true;
-            B::throw_error(rc, "cannot begin a nested transaction", table_->name);  // the parent is untouched
-        }
-        c.txn = child;
+        handle_t parent = B::begin_nested(c, table_->name);  // on failure the parent is untouched
         bool failed_before = c.failed, interrupted_before = c.interrupted;
         const auto changes_before = c.changes ? c.changes->mark() : std::pair<std::size_t, std::size_t>{};
         try {
             auto result = fn();
-            c.close_cursors_of(child);
-            c.txn = parent;
-            if (int rc = B::commit_nested(child)) c.fail(rc, "nested commit failed", table_->name);
+            B::commit_nested(c, parent, table_->name);
             c.wrote();
             return result;
         } catch (...) {
-            if (c.txn == child) {
-                c.close_cursors_of(child);
-                B::abort_nested(child);
-                c.txn = parent;
-            }
+            B::abort_nested(c, parent);
             // The parent is untouched by an aborted child; map_full stays set so that
             // store.write() still grows the map.
             c.failed = failed_before;

@@ -235,4 +235,14 @@ private:
     std::uint64_t after_;
 };
 
+inline change_log_range lmdb::changes_since(const txn& core, std::uint64_t seq) {
+    MDB_txn* t = core.live();
+    detail::watch_hub* hub = detail::watch_hub::find(*core.env);
+    if (!hub || !hub->has_log())
+        throw error(errc::invalid_argument, "changes_since: the store at " + core.env->path().string() +
+                                                " has no change log; open it with options{.change_log = true}");
+    std::uint64_t trimmed = detail::log_trimmed(t, hub->meta_dbi());
+    return change_log_range(t, hub->log_dbi(), seq > trimmed ? seq : trimmed);
+}
+
 }  // namespace netabase

@@ -566,7 +566,7 @@ struct schema_watch {
     std::atomic<std::uint64_t> seen{schema_counter::none};  // the shared counter value it matches
 
     // Loaded after the transaction's snapshot was taken: nothing changed since the last check.
-    bool current(environment& env) const noexcept {
+    [[gnu::always_inline]] bool current(environment& env) const noexcept {  // every transaction: never a call
         std::uint64_t c1 = env.schema_changes().load();
         return c1 != schema_counter::none && c1 == seen.load(std::memory_order_relaxed);
     }

@@ -1,0 +1,7 @@
+// EXPECT: the only backend so far is netabase::lmdb
+#include "common.hpp"
+struct not_a_backend {};
+int main() {
+    auto store = netabase::Store<cf::Schema, not_a_backend>::temporary();
+    (void)store;
+}
