@@ -52,6 +52,12 @@ public:
 
 [[noreturn]] void fail(status s, const std::string& what) { throw netabase::error(make_error_code(s), what); }
 
+// etcd refused a request naming a lease that expired or was revoked (it applied nothing).
+bool lease_not_found(const netabase::error& e) {
+    return e.code() == make_error_code(status::rejected) &&
+           std::string_view(e.what()).find("requested lease not found") != std::string_view::npos;
+}
+
 // How one attempt on one member ended.
 enum class outcome {
     ok,
@@ -524,8 +530,7 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
                 &errors, until);
         } catch (const netabase::error& e) {
             // A token lease that expired early (or was revoked): nothing applied; take a new one.
-            if (!lease_retried && e.code() == make_error_code(status::rejected) &&
-                std::string_view(e.what()).find("requested lease not found") != std::string_view::npos) {
+            if (!lease_retried && lease_not_found(e)) {
                 lease_retried = true;
                 impl_->forget_token_lease(lease);
                 continue;
@@ -573,8 +578,7 @@ commit_result client::commit_once(std::string_view token, const std::vector<comp
                     &ferrors, until);
             } catch (const netabase::error& e) {
                 // The token lease expired under the fence (which then applied nothing): a new one.
-                if (!fence_lease_retried && e.code() == make_error_code(status::rejected) &&
-                    std::string_view(e.what()).find("requested lease not found") != std::string_view::npos) {
+                if (!fence_lease_retried && lease_not_found(e)) {
                     fence_lease_retried = true;
                     impl_->forget_token_lease(fput->lease());
                     fput->set_lease(impl_->current_token_lease());
