@@ -1,0 +1,414 @@
+// netabase::etcd, the backend, against real 3-member etcd clusters (cluster.hpp): the typed
+// API over it must answer as it does over LMDB, and concurrent clients must serialize.
+#include <netabase/etcd.hpp>
+#include <netabase/netabase.hpp>
+
+#include "client.hpp"
+#include "cluster.hpp"
+
+#include "catch.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace etcd_backend_test {
+
+struct Item {
+    std::uint32_t id;
+    std::string tag;
+    std::uint32_t group;
+    std::int32_t score;
+
+    friend bool operator==(const Item&, const Item&) = default;
+};
+
+constexpr auto by_group_score = netabase::key<Item>(
+    "by_group_score", [](const Item& i) { return std::tuple<std::uint32_t, std::int32_t>{i.group, i.score}; });
+
+constexpr auto netabase_model(netabase::tag<Item>) {
+    return netabase::model<Item>("items")
+        .primary_key(&Item::id)
+        .secondary_key(&Item::tag, netabase::unique)
+        .secondary_key(&Item::group)
+        .secondary_key(by_group_score);
+}
+
+struct Counter {
+    std::uint32_t id;
+    std::uint64_t value;
+};
+
+constexpr auto netabase_model(netabase::tag<Counter>) {
+    return netabase::model<Counter>("counters").primary_key(&Counter::id);
+}
+
+using S = netabase::definition<Item, Counter>;
+using LStore = netabase::Store<S>;
+using EStore = netabase::Store<S, netabase::etcd>;
+using GSKey = std::tuple<std::uint32_t, std::int32_t>;
+
+}  // namespace etcd_backend_test
+
+using namespace etcd_backend_test;
+using netabase_etcd_test::cluster;
+
+namespace {
+
+netabase::etcd::options etcd_options(const cluster& c, std::string prefix) {
+    netabase::etcd::options o;
+    o.endpoints = c.endpoints();
+    o.prefix = std::move(prefix);
+    o.deadline = std::chrono::milliseconds{10000};
+    return o;
+}
+
+void show(std::ostringstream& o, const Item& i) { o << i.id << ':' << i.tag << ',' << i.group << ',' << i.score << ' '; }
+
+template <class R>
+void rows(std::ostringstream& o, const char* what, R&& r) {
+    o << what << '[';
+    for (const auto& g : r) {
+        o << g.key() << '=';
+        show(o, g.value());
+    }
+    o << "]\n";
+}
+
+template <class R>
+void pages(std::ostringstream& o, const char* what, const R& r, std::size_t n) {
+    o << what << '{';
+    auto p = r.page(n);
+    for (int guard = 0; guard < 100; ++guard) {
+        for (const auto& g : p.rows) o << g.key() << ' ';
+        o << '|';
+        if (!p.next) break;
+        p = r.after(*p.next).page(n);
+    }
+    o << "}\n";
+}
+
+template <class G>
+void opt(std::ostringstream& o, const char* what, const std::optional<G>& g) {
+    o << what << '=';
+    if (g) show(o, g->value());
+    o << '\n';
+}
+
+// Everything the read API says about the items table, as text: two backends must agree.
+template <class Tr>
+std::string observe(const Tr& items) {
+    std::ostringstream o;
+    o << "size " << items.size() << '\n';
+    rows(o, "all", items.all());
+    rows(o, "reverse", items.reverse());
+    rows(o, "range 3..11", items.range(3, 11));
+    rows(o, "range 3..11 rev", items.range(3, 11).reverse());
+    rows(o, "from 7", items.from(7));
+    rows(o, "until 9", items.until(9));
+    rows(o, "closed 2..5", items.closed_range(2, 5));
+    opt(o, "first", items.first());
+    opt(o, "last", items.last());
+    for (std::uint32_t k : {0u, 5u, 13u, 23u}) {
+        opt(o, "get", items.get(k));
+        o << "contains " << items.contains(k) << '\n';
+    }
+    pages(o, "pages", items.all(), 3);
+    pages(o, "pages rev", items.reverse(), 4);
+
+    auto tag = items.index(&Item::tag);
+    o << "tag size " << tag.size() << '\n';
+    rows(o, "tag all", tag.all());
+    rows(o, "tag rev", tag.reverse());
+    rows(o, "tag range", tag.range(std::string("t1"), std::string("t5")));
+    rows(o, "tag prefix t1", tag.prefix(std::string("t1")));
+    for (const char* t : {"", "t0", "t3", "t7", "t19"}) {
+        opt(o, "tag get", tag.get(std::string(t)));
+        o << "tag count " << tag.count(std::string(t)) << '\n';
+    }
+    pages(o, "tag pages", tag.all(), 2);
+
+    auto group = items.index(&Item::group);
+    o << "group size " << group.size() << '\n';
+    rows(o, "group all", group.all());
+    rows(o, "group rev", group.reverse());
+    for (std::uint32_t g = 0; g <= 4; ++g) {
+        o << "group count " << g << ' ' << group.count(g) << '\n';
+        rows(o, "group eq", group.equal_range(g));
+        rows(o, "group eq rev", group.equal_range(g).reverse());
+        pages(o, "group eq pages", group.equal_range(g), 2);
+    }
+    rows(o, "group range 1..3", group.range(1, 3));
+    rows(o, "group from 2", group.from(2));
+    rows(o, "group until 2 rev", group.until(2).reverse());
+    opt(o, "group first", group.first());
+    opt(o, "group last", group.last());
+    pages(o, "group pages", group.all(), 3);
+    pages(o, "group pages rev", group.reverse(), 2);
+
+    auto gs = items.index(by_group_score);
+    o << "gs size " << gs.size() << '\n';
+    rows(o, "gs all", gs.all());
+    rows(o, "gs rev", gs.reverse());
+    rows(o, "gs prefix 1", gs.prefix(std::uint32_t{1}));
+    rows(o, "gs prefix 2 rev", gs.prefix(std::uint32_t{2}).reverse());
+    rows(o, "gs range", gs.range(GSKey{0, 0}, GSKey{2, 1}));
+    for (std::int32_t s = -3; s <= 3; ++s) o << "gs count " << gs.count(GSKey{1, s}) << '\n';
+    pages(o, "gs pages", gs.all(), 3);
+    return o.str();
+}
+
+// Runs fn; "ok" or the error's condition, so that both backends' outcomes compare as text.
+template <class Fn>
+std::string outcome(Fn&& fn) {
+    try {
+        std::ostringstream o;
+        o << "ok " << fn();
+        return o.str();
+    } catch (const netabase::error& e) {
+        return "error " + e.code().message();
+    }
+}
+
+std::uint64_t counter_of(EStore& s, std::uint32_t id) {
+    return s.read([&](auto& txn) {
+        auto g = txn.template open_tree<Counter>().get(id);
+        return g ? g->value().value : std::uint64_t{0};
+    });
+}
+
+}  // namespace
+
+TEST_CASE("etcd backend: random operations answer as over LMDB", "[etcd][backend]") {
+    cluster c;
+    EStore es(etcd_options(c, "diff/"));
+    LStore ls = LStore::temporary();
+
+    std::mt19937 rng(20261202u);
+    auto pick = [&](std::uint32_t n) { return static_cast<std::uint32_t>(rng() % n); };
+    auto random_item = [&](std::uint32_t id) {
+        std::uint32_t t = pick(21);
+        return Item{id, t == 20 ? std::string() : "t" + std::to_string(t), pick(4),
+                    static_cast<std::int32_t>(pick(7)) - 3};
+    };
+
+    std::size_t ops = 0, errors = 0;
+    for (int batch = 0; batch < 80; ++batch) {
+        auto lt = ls.begin_write();
+        auto et = es.begin_write();
+        auto li = lt.open_tree<Item>();
+        auto ei = et.open_tree<Item>();
+        const int steps = 1 + static_cast<int>(pick(12));
+        for (int step = 0; step < steps; ++step, ++ops) {
+            const std::uint32_t op = pick(100);
+            INFO("op #" << ops << " kind " << op);
+            std::string a, b;
+            if (op < 30) {
+                Item it = random_item(pick(24));
+                a = outcome([&] { li.put(it); return 1; });
+                b = outcome([&] { ei.put(it); return 1; });
+            } else if (op < 40) {
+                Item it = random_item(pick(24));
+                a = outcome([&] { return li.insert(it); });
+                b = outcome([&] { return ei.insert(it); });
+            } else if (op < 55) {
+                std::uint32_t id = pick(24);
+                a = outcome([&] { return li.remove(id); });
+                b = outcome([&] { return ei.remove(id); });
+            } else if (op < 67) {
+                std::uint32_t id = pick(24);
+                Item fresh = random_item(id);
+                std::uint32_t which = pick(3);
+                auto change = [&](Item& it) {
+                    if (which == 0) it.tag = fresh.tag;
+                    if (which == 1) it.group = fresh.group;
+                    it.score = fresh.score;
+                };
+                a = outcome([&] { return li.update(id, change); });
+                b = outcome([&] { return ei.update(id, change); });
+            } else if (op < 80) {
+                std::vector<Item> batch_rows;
+                const std::uint32_t n = 1 + pick(4);
+                for (std::uint32_t i = 0; i < n; ++i) batch_rows.push_back(random_item(pick(24)));
+                a = outcome([&] { return li.put_many(batch_rows); });
+                b = outcome([&] { return ei.put_many(batch_rows); });
+            } else if (op < 88) {
+                std::vector<std::uint32_t> ids;
+                const std::uint32_t n = 1 + pick(4);
+                for (std::uint32_t i = 0; i < n; ++i) ids.push_back(pick(24));
+                a = outcome([&] { return li.remove_many(ids); });
+                b = outcome([&] { return ei.remove_many(ids); });
+            } else {
+                a = observe(li);
+                b = observe(ei);
+            }
+            REQUIRE(a == b);
+            if (a.starts_with("error")) ++errors;
+        }
+        if (pick(5) == 0) {  // both abort
+            lt.abort();
+            et.abort();
+        } else {
+            lt.commit();
+            et.commit();
+        }
+        // A fresh read transaction (a new revision) over each.
+        std::string la = ls.read([](auto& t) { return observe(t.template open_tree<Item>()); });
+        std::string ea = es.read([](auto& t) { return observe(t.template open_tree<Item>()); });
+        INFO("after batch " << batch);
+        REQUIRE(la == ea);
+    }
+    // A second client over the same prefix sees the same committed store.
+    EStore other(etcd_options(c, "diff/"));
+    std::string la = ls.read([](auto& t) { return observe(t.template open_tree<Item>()); });
+    std::string ea = other.read([](auto& t) { return observe(t.template open_tree<Item>()); });
+    REQUIRE(la == ea);
+    INFO(la);
+    CHECK(ops > 300);
+    CHECK(errors > 10);  // unique violations (and put_many's all-or-nothing) compared too
+    const std::size_t rows = ls.read([](auto& t) { return t.template open_tree<Item>().size(); });
+    CHECK(rows > 5);
+
+    // The layout in etcd: the rows and index entries under the prefix, and each space's count
+    // key equal to its entries (space 0: the table; 1: the unique tag index; 2, 3: non-unique).
+    netabase::etcd_wire::options wo;
+    wo.endpoints = c.endpoints();
+    netabase::etcd_wire::client raw(wo);
+    for (const char* space : {"0000", "0001", "0002", "0003"}) {
+        netabase::etcd_wire::range_request r;
+        r.key = std::string("diff/d") + space + "/";
+        r.range_end = netabase::etcd_wire::prefix_end(r.key);
+        r.count_only = true;
+        const auto n = raw.range(r).count;
+        INFO("space " << space);
+        CHECK(static_cast<std::size_t>(n) == rows);
+        auto counted = raw.get(std::string("diff/n") + space);
+        REQUIRE(counted.has_value());
+        CHECK(counted->value == std::to_string(rows));
+    }
+}
+
+TEST_CASE("etcd backend: a read transaction reads at one revision", "[etcd][backend]") {
+    cluster c;
+    EStore a(etcd_options(c, "snap/")), b(etcd_options(c, "snap/"));
+    a.write([](auto& t) { t.template open_tree<Counter>().put(Counter{1, 10}); });
+    auto r = a.begin_read();
+    auto counters = r.open_tree<Counter>();
+    REQUIRE(counters.get(1)->value().value == 10);  // fixes the revision
+    b.write([](auto& t) {
+        auto tr = t.template open_tree<Counter>();
+        tr.put(Counter{1, 11});
+        tr.put(Counter{2, 20});
+    });
+    CHECK(counters.get(1)->value().value == 10);
+    CHECK(counters.size() == 1);
+    CHECK(counter_of(a, 1) == 11);  // a new transaction sees the commit
+    CHECK(counter_of(a, 2) == 20);
+}
+
+TEST_CASE("etcd backend: two conflicting clients, exactly one commits; write(fn) retries", "[etcd][backend]") {
+    cluster c;
+    EStore a(etcd_options(c, "conflict/")), b(etcd_options(c, "conflict/"));
+    a.write([](auto& t) { t.template open_tree<Counter>().put(Counter{1, 0}); });
+
+    SECTION("explicit commits: the second throws errc::conflict, nothing of it applied") {
+        auto ta = a.begin_write();
+        auto tb = b.begin_write();
+        auto ca = ta.open_tree<Counter>();
+        auto cb = tb.open_tree<Counter>();
+        std::uint64_t va = ca.get(1)->value().value, vb = cb.get(1)->value().value;
+        ca.put(Counter{1, va + 1});
+        cb.put(Counter{1, vb + 100});
+        cb.put(Counter{7, 7});
+        ta.commit();
+        try {
+            tb.commit();
+            FAIL("the second commit went through");
+        } catch (const netabase::error& e) {
+            INFO(e.what());
+            CHECK(e.code() == netabase::errc::conflict);
+        }
+        CHECK(!tb.is_open());
+        CHECK(counter_of(a, 1) == 1);
+        CHECK(counter_of(a, 7) == 0);
+    }
+
+    SECTION("write(fn) in two threads: both increments land") {
+        constexpr int per_thread = 15;
+        std::atomic<int> runs{0};
+        auto work = [&](EStore& s) {
+            for (int i = 0; i < per_thread; ++i)
+                s.write([&](auto& t) {
+                    ++runs;
+                    auto tr = t.template open_tree<Counter>();
+                    std::uint64_t v = tr.get(1)->value().value;
+                    tr.put(Counter{1, v + 1});
+                });
+        };
+        std::thread ta([&] { work(a); }), tb([&] { work(b); });
+        ta.join();
+        tb.join();
+        CHECK(counter_of(a, 1) == 2 * per_thread);
+        CHECK(runs.load() >= 2 * per_thread);
+    }
+}
+
+TEST_CASE("etcd backend: a unique index stays exact under two racing clients", "[etcd][backend]") {
+    cluster c;
+    EStore a(etcd_options(c, "unique/")), b(etcd_options(c, "unique/"));
+    // Each client inserts rows of its own ids, all competing for the same few tags.
+    constexpr std::uint32_t rounds = 12;
+    std::atomic<int> violations{0};
+    auto work = [&](EStore& s, std::uint32_t base) {
+        for (std::uint32_t i = 0; i < rounds; ++i) {
+            Item it{base + i, "tag" + std::to_string(i % 4), i % 3, 0};
+            try {
+                s.write([&](auto& t) { t.template open_tree<Item>().put(it); });
+            } catch (const netabase::error& e) {
+                if (e.code() != netabase::errc::unique_violation) throw;
+                ++violations;
+            }
+        }
+    };
+    std::thread ta([&] { work(a, 100); }), tb([&] { work(b, 200); });
+    ta.join();
+    tb.join();
+    a.read([&](auto& t) {
+        auto items = t.template open_tree<Item>();
+        auto tag = items.index(&Item::tag);
+        std::set<std::string> tags;
+        for (const auto& g : items.all()) CHECK(tags.insert(g.value().tag).second);  // no tag twice
+        CHECK(tags.size() == 4);
+        CHECK(tag.size() == items.size());
+        CHECK(items.size() == 4);
+        for (const auto& g : tag.all()) CHECK(items.get(g.key()).has_value());
+        CHECK(items.index(&Item::group).size() == items.size());
+    });
+    CHECK(violations.load() == static_cast<int>(2 * rounds - 4));
+}
+
+TEST_CASE("etcd backend: a commit over etcd's --max-txn-ops is refused whole", "[etcd][backend]") {
+    cluster c;
+    EStore a(etcd_options(c, "limits/"));
+    try {
+        a.write([](auto& t) {
+            auto tr = t.template open_tree<Counter>();
+            for (std::uint32_t i = 0; i < 200; ++i) tr.put(Counter{i, i});
+        });
+        FAIL("the commit went through");
+    } catch (const netabase::error& e) {
+        INFO(e.what());
+        CHECK(e.code() == netabase::errc::limit_exceeded);
+        CHECK(std::string(e.what()).find("max-txn-ops") != std::string::npos);
+    }
+    CHECK(a.read([](auto& t) { return t.template open_tree<Counter>().size(); }) == 0);
+}
