@@ -4,7 +4,9 @@
 
 #include "client.hpp"
 
+#include <atomic>
 #include <cstdio>
+#include <random>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -27,6 +29,16 @@ struct session {
         return prefix + buf;
     }
     std::string data_prefix(unsigned space) const { return tag('d', space) + "/"; }
+
+    // A commit's token: unique per commit (a random session id and a counter).
+    std::string token() {
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%016llx-%llu", static_cast<unsigned long long>(id),
+                      static_cast<unsigned long long>(++commits));
+        return buf;
+    }
+    std::uint64_t id = std::random_device{}() * 0x100000000ull ^ std::random_device{}();
+    std::atomic<std::uint64_t> commits{0};
 };
 
 std::shared_ptr<session> connect(const std::vector<std::string>& endpoints, const std::string& prefix,
@@ -36,6 +48,7 @@ std::shared_ptr<session> connect(const std::vector<std::string>& endpoints, cons
     etcd_wire::options o;
     o.endpoints = endpoints;
     o.deadline = deadline;
+    o.token_prefix = prefix + "t/";  // the commit tokens live under the store's prefix too
     return std::make_shared<session>(std::move(o), prefix, std::move(dupsort), std::move(names));
 }
 
@@ -483,7 +496,9 @@ void etcd::commit_core(txn& t) {
         else
             ops.push_back(etcd_wire::delete_op{k, {}});
     }
-    etcd_wire::txn_result r = t.sess->client.txn(cmps, ops);
+    // commit_once: a reply lost in flight is settled (fenced, or found applied), never applied
+    // twice; only when no member can be reached to find out does it throw unknown_outcome.
+    etcd_wire::commit_result r = t.sess->client.commit_once(t.sess->token(), cmps, ops);
     if (!r.succeeded)
         throw error(errc::conflict,
                     "commit failed: another client wrote to a table or index this transaction used since revision " +
