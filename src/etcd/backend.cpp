@@ -77,19 +77,59 @@ std::string core::etcd_key(unsigned space, std::string_view k, std::string_view 
 
 space_data& core::data(unsigned space) {
     if (spaces.size() <= space) spaces.resize(space + 1);
-    if (spaces[space]) return *spaces[space];
+    if (!spaces[space]) spaces[space] = std::make_unique<space_data>();
+    return *spaces[space];
+}
+
+namespace {
+
+// A Range at the transaction's revision; the first read fixes it.
+etcd_wire::range_result range_at(core& t, etcd_wire::range_request r) {
+    r.revision = t.revision;
+    etcd_wire::range_result out = t.sess->client.range(r);
+    if (t.revision == 0) t.revision = out.revision;
+    return out;
+}
+
+void apply(space_data& sd, const pending_op& op, bool dup) {
+    if (!dup) {
+        auto it = sd.entries.find(op.key);
+        if (it != sd.entries.end()) {
+            sd.count -= it->second.size();
+            sd.entries.erase(it);
+        }
+        if (op.put) {
+            sd.entries[op.key].insert(op.value);
+            ++sd.count;
+        }
+        return;
+    }
+    if (op.put) {
+        if (sd.entries[op.key].insert(op.value).second) ++sd.count;
+        return;
+    }
+    auto it = sd.entries.find(op.key);
+    if (it == sd.entries.end()) return;
+    if (it->second.erase(op.value)) --sd.count;
+    if (it->second.empty()) sd.entries.erase(it);
+}
+
+}  // namespace
+
+space_data& core::whole(unsigned space) {
+    space_data& old = data(space);
+    if (old.whole) return old;
     auto sd = std::make_unique<space_data>();
+    sd->whole = true;
+    sd->written = old.written;
     etcd_wire::range_request vr;
     vr.key = sess->tag('v', space);
-    vr.revision = revision;
-    etcd_wire::range_result v = sess->client.range(vr);
-    if (revision == 0) revision = v.revision;
+    etcd_wire::range_result v = range_at(*this, vr);
     if (!v.kvs.empty()) sd->version_mod = v.kvs.front().mod_revision;
     etcd_wire::range_request dr;
     dr.key = sess->data_prefix(space);
     dr.range_end = etcd_wire::prefix_end(dr.key);
-    dr.revision = revision;
-    etcd_wire::range_result d = sess->client.range(dr);
+    etcd_wire::range_result d = range_at(*this, dr);
     const bool dup = dupsort(space);
     for (auto& kv : d.kvs) {
         std::string suffix = kv.key.substr(dr.key.size());
@@ -100,8 +140,51 @@ space_data& core::data(unsigned space) {
         sd->entries[std::move(suffix)].insert(std::move(kv.value));
         ++sd->count;
     }
+    for (const auto& [k, op] : pending)  // this transaction's writes, on the snapshot
+        if (op.space == space) apply(*sd, op, dup);
+    dropped_spaces.push_back(std::move(spaces[space]));  // vals may still point into it
     spaces[space] = std::move(sd);
     return *spaces[space];
+}
+
+void core::know(unsigned space, space_data& sd, const std::string& key, const std::string& pk) {
+    if (sd.whole) return;
+    const bool dup = dupsort(space);
+    std::string suffix = dup ? key + pk : key;
+    if (sd.known.contains(suffix)) return;
+    etcd_wire::range_request r;
+    r.key = sess->data_prefix(space) + suffix;
+    etcd_wire::range_result got = range_at(*this, r);
+    std::int64_t mod = 0;
+    if (!got.kvs.empty()) {
+        mod = got.kvs.front().mod_revision;
+        auto& kv = got.kvs.front();
+        if (!dup || kv.value == pk) sd.entries[key].insert(std::move(kv.value));
+    }
+    sd.known.emplace(std::move(suffix), mod);
+}
+
+namespace {
+
+void read_count(core& t, unsigned space, space_data& sd) {
+    if (sd.count_read) return;
+    etcd_wire::range_request r;
+    r.key = t.sess->tag('n', space);
+    etcd_wire::range_result got = range_at(t, r);
+    if (!got.kvs.empty()) {
+        sd.count_mod = got.kvs.front().mod_revision;
+        sd.count_base = static_cast<std::size_t>(std::stoull(got.kvs.front().value));
+    }
+    sd.count_read = true;
+}
+
+}  // namespace
+
+std::size_t core::entries(unsigned space) {
+    space_data& sd = data(space);
+    if (sd.whole) return sd.count;
+    read_count(*this, space, sd);
+    return static_cast<std::size_t>(static_cast<std::int64_t>(sd.count_base) + sd.delta);
 }
 
 void core::reset() noexcept {
@@ -139,7 +222,20 @@ int at_last(cursor_state& c, map_it it, MDB_val* k, MDB_val* v) {
 }
 
 int cursor_move(cursor_state& c, MDB_val* k, MDB_val* v, MDB_cursor_op op) {
-    space_data& sd = c.c->data(c.space);
+    core& t = *c.c;
+    space_data* sdp = &t.data(c.space);
+    // A table's or a unique index's exact-key moves stay point reads; the rest need the order.
+    if (!sdp->whole && !t.dupsort(c.space) && (op == MDB_SET || op == MDB_SET_KEY || op == MDB_GET_CURRENT)) {
+        if (op == MDB_GET_CURRENT) {
+            if (c.pos != cursor_state::where::at) return MDB_NOTFOUND;
+            t.know(c.space, *sdp, c.key, {});
+        } else {
+            t.know(c.space, *sdp, str(*k), {});
+        }
+    } else {
+        sdp = &t.whole(c.space);
+    }
+    space_data& sd = *sdp;
     auto& m = sd.entries;
     using W = cursor_state::where;
     auto first = [&]() -> int {
@@ -271,10 +367,13 @@ int cursor_move(cursor_state& c, MDB_val* k, MDB_val* v, MDB_cursor_op op) {
 // A put into space s; positions c (when given) on the entry written.
 int put_entry(core& t, unsigned s, MDB_val* kv, MDB_val* vv, unsigned flags, cursor_state* c) {
     if (!t.write) return EACCES;
-    space_data& sd = t.data(s);
-    std::string key = str(*kv), value = str(*vv);  // copies first: they may point into sd
-    auto& m = sd.entries;
+    std::string key = str(*kv), value = str(*vv);  // copies first: they may point into the space
     const bool dup = t.dupsort(s);
+    space_data* sdp = &t.data(s);
+    if (!sdp->whole && ((flags & MDB_APPEND) || (dup && (flags & MDB_NOOVERWRITE)))) sdp = &t.whole(s);
+    space_data& sd = *sdp;
+    t.know(s, sd, key, dup ? value : std::string());
+    auto& m = sd.entries;
     auto it = m.find(key);
     if (it != m.end() && (flags & MDB_NOOVERWRITE)) {
         *vv = MDB_val{it->second.begin()->size(), const_cast<char*>(it->second.begin()->data())};
@@ -290,31 +389,40 @@ int put_entry(core& t, unsigned s, MDB_val* kv, MDB_val* vv, unsigned flags, cur
     if (!dup && it != m.end()) {  // replace the value (the old node stays alive)
         t.value_graveyard.push_back(it->second.extract(it->second.begin()));
         --sd.count;
+        --sd.delta;
     }
     if (it == m.end()) it = m.emplace(key, space_data::values{}).first;
     auto [vit, added] = it->second.insert(value);
-    if (added) ++sd.count;
-    t.pending[t.etcd_key(s, key, value)] = value;
+    if (added) {
+        ++sd.count;
+        ++sd.delta;
+    }
+    t.pending[t.etcd_key(s, key, value)] = pending_op{s, key, value, true};
     if (c) at(*c, it, vit, nullptr, nullptr);
     return 0;
 }
 
 int del_entry(core& t, unsigned s, const std::string& key, const std::string* value) {
     if (!t.write) return EACCES;
-    space_data& sd = t.data(s);
+    const bool dup = t.dupsort(s);
+    space_data* sdp = &t.data(s);
+    if (!sdp->whole && dup && !value) sdp = &t.whole(s);  // every value of the key
+    space_data& sd = *sdp;
+    t.know(s, sd, key, dup ? *value : std::string());
     auto& m = sd.entries;
     auto it = m.find(key);
     if (it == m.end()) return MDB_NOTFOUND;
-    const bool dup = t.dupsort(s);
     if (dup && value) {
         auto vit = it->second.find(*value);
         if (vit == it->second.end()) return MDB_NOTFOUND;
-        t.pending[t.etcd_key(s, key, *value)] = std::nullopt;
+        t.pending[t.etcd_key(s, key, *value)] = pending_op{s, key, *value, false};
         t.value_graveyard.push_back(it->second.extract(vit));
         --sd.count;
+        --sd.delta;
     } else {
-        for (auto& v : it->second) t.pending[t.etcd_key(s, key, v)] = std::nullopt;
+        for (auto& v : it->second) t.pending[t.etcd_key(s, key, v)] = pending_op{s, key, v, false};
         sd.count -= it->second.size();
+        sd.delta -= static_cast<std::int64_t>(it->second.size());
     }
     if (it->second.empty() || !(dup && value)) t.graveyard.push_back(m.extract(it));
     sd.written = true;
@@ -332,8 +440,14 @@ namespace netabase {
 using etcd_detail::core;
 
 int etcd::get(handle t, space s, val* k, val* v) {
-    auto& m = t->data(s).entries;
-    auto it = m.find(std::string_view(static_cast<const char*>(k->mv_data), k->mv_size));
+    std::string key = etcd_detail::str(*k);
+    etcd_detail::space_data* sd = &t->data(s);
+    if (t->dupsort(s))
+        sd = &t->whole(s);  // the first of the key's values
+    else
+        t->know(s, *sd, key, {});
+    auto& m = sd->entries;
+    auto it = m.find(key);
     if (it == m.end()) return MDB_NOTFOUND;
     const std::string& value = *it->second.begin();
     *v = MDB_val{value.size(), const_cast<char*>(value.data())};
@@ -353,10 +467,11 @@ int etcd::del(handle t, space s, val* k, val* v) {
 
 int etcd::drop(handle t, space s) {
     if (!t->write) return EACCES;
-    etcd_detail::space_data& sd = t->data(s);
+    etcd_detail::space_data& sd = t->whole(s);
     for (auto& [k, vs] : sd.entries)
-        for (auto& v : vs) t->pending[t->etcd_key(s, k, v)] = std::nullopt;
+        for (auto& v : vs) t->pending[t->etcd_key(s, k, v)] = etcd_detail::pending_op{s, k, v, false};
     auto fresh = std::make_unique<etcd_detail::space_data>();
+    fresh->whole = true;
     fresh->version_mod = sd.version_mod;
     fresh->written = true;
     t->dropped_spaces.push_back(std::move(t->spaces[s]));
@@ -365,7 +480,7 @@ int etcd::drop(handle t, space s) {
 }
 
 int etcd::stat_entries(handle t, space s, std::size_t& n) {
-    n = t->data(s).count;
+    n = t->entries(s);
     return 0;
 }
 
@@ -390,7 +505,7 @@ int etcd::cursor_del(raw_cursor c) {
 int etcd::cursor_count(raw_cursor c, std::size_t& n) {
     n = 0;
     if (c->pos != etcd_detail::cursor_state::where::at) return EINVAL;
-    auto& m = c->c->data(c->space).entries;
+    auto& m = c->c->whole(c->space).entries;
     auto it = m.find(c->key);
     if (it == m.end()) return MDB_NOTFOUND;
     n = it->second.size();
@@ -483,16 +598,29 @@ void etcd::commit_core(txn& t) {
     std::vector<etcd_wire::op> ops;
     for (unsigned i = 0; i < t.spaces.size(); ++i) {
         if (!t.spaces[i]) continue;
-        cmps.push_back(etcd_wire::compare::mod_revision(t.sess->tag('v', i), etcd_wire::compare::result::equal,
-                                                        t.spaces[i]->version_mod));
-        if (t.spaces[i]->written) {
-            ops.push_back(etcd_wire::put_op{t.sess->tag('v', i), std::to_string(t.revision), 0});
-            ops.push_back(etcd_wire::put_op{t.sess->tag('n', i), std::to_string(t.spaces[i]->count), 0});
+        etcd_detail::space_data& sd = *t.spaces[i];
+        using R = etcd_wire::compare::result;
+        if (sd.whole) {  // read in order: no write to the space since the snapshot
+            cmps.push_back(etcd_wire::compare::mod_revision(t.sess->tag('v', i), R::equal, sd.version_mod));
+            if (sd.written) {
+                ops.push_back(etcd_wire::put_op{t.sess->tag('v', i), std::to_string(t.revision), 0});
+                ops.push_back(etcd_wire::put_op{t.sess->tag('n', i), std::to_string(sd.count), 0});
+            }
+            continue;
         }
+        // Read key by key: each key as it was (absent: 0), and the count when read or changed.
+        for (const auto& [suffix, mod] : sd.known)
+            cmps.push_back(etcd_wire::compare::mod_revision(t.sess->data_prefix(i) + suffix, R::equal, mod));
+        if (sd.delta != 0) etcd_detail::read_count(t, i, sd);
+        if (sd.count_read) cmps.push_back(etcd_wire::compare::mod_revision(t.sess->tag('n', i), R::equal, sd.count_mod));
+        if (sd.delta != 0)
+            ops.push_back(etcd_wire::put_op{
+                t.sess->tag('n', i), std::to_string(static_cast<std::int64_t>(sd.count_base) + sd.delta), 0});
+        if (sd.written) ops.push_back(etcd_wire::put_op{t.sess->tag('v', i), std::to_string(t.revision), 0});
     }
-    for (auto& [k, v] : t.pending) {
-        if (v)
-            ops.push_back(etcd_wire::put_op{k, *v, 0});
+    for (auto& [k, op] : t.pending) {
+        if (op.put)
+            ops.push_back(etcd_wire::put_op{k, op.value, 0});
         else
             ops.push_back(etcd_wire::delete_op{k, {}});
     }

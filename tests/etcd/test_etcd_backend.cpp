@@ -412,3 +412,68 @@ TEST_CASE("etcd backend: a commit over etcd's --max-txn-ops is refused whole", "
     }
     CHECK(a.read([](auto& t) { return t.template open_tree<Counter>().size(); }) == 0);
 }
+
+TEST_CASE("etcd backend: point reads and writes conflict per key, scans and sizes per table", "[etcd][backend]") {
+    cluster c;
+    EStore a(etcd_options(c, "perkey/")), b(etcd_options(c, "perkey/"));
+    a.write([](auto& t) {
+        auto tr = t.template open_tree<Counter>();
+        for (std::uint32_t i = 1; i <= 3; ++i) tr.put(Counter{i, 0});
+    });
+    auto conflicts = [](auto& txn) {
+        try {
+            txn.commit();
+            return false;
+        } catch (const netabase::error& e) {
+            INFO(e.what());
+            CHECK(e.code() == netabase::errc::conflict);
+            return true;
+        }
+    };
+
+    SECTION("updates of different rows both commit") {
+        auto ta = a.begin_write();
+        auto tb = b.begin_write();
+        auto ca = ta.open_tree<Counter>();
+        auto cb = tb.open_tree<Counter>();
+        ca.put(Counter{1, ca.get(1)->value().value + 1});
+        cb.put(Counter{2, cb.get(2)->value().value + 1});
+        CHECK(!conflicts(ta));
+        CHECK(!conflicts(tb));
+        CHECK(counter_of(a, 1) == 1);
+        CHECK(counter_of(a, 2) == 1);
+    }
+    SECTION("updates of one row: the second conflicts") {
+        auto ta = a.begin_write();
+        auto tb = b.begin_write();
+        ta.open_tree<Counter>().put(Counter{3, 5});
+        tb.open_tree<Counter>().put(Counter{3, 6});
+        CHECK(!conflicts(ta));
+        CHECK(conflicts(tb));
+        CHECK(counter_of(a, 3) == 5);
+    }
+    SECTION("a scan conflicts with a write anywhere in the table") {
+        auto ta = a.begin_write();
+        auto tb = b.begin_write();
+        std::uint64_t sum = 0;
+        for (const auto& g : ta.open_tree<Counter>().all()) sum += g.value().value;
+        ta.open_tree<Counter>().put(Counter{9, sum});
+        tb.open_tree<Counter>().put(Counter{2, 40});
+        CHECK(!conflicts(tb));
+        CHECK(conflicts(ta));
+    }
+    SECTION("size() conflicts with an insert, not with an update") {
+        auto ta = a.begin_write();
+        auto tb = b.begin_write();
+        auto ca = ta.open_tree<Counter>();
+        CHECK(ca.size() == 3);
+        ca.put(Counter{1, 100});
+        tb.open_tree<Counter>().put(Counter{2, 7});  // an update: the count stays
+        CHECK(!conflicts(tb));
+        auto tc = b.begin_write();
+        tc.open_tree<Counter>().put(Counter{4, 1});  // an insert: the count changes
+        CHECK(!conflicts(tc));
+        CHECK(conflicts(ta));
+        CHECK(a.read([](auto& t) { return t.template open_tree<Counter>().size(); }) == 4);
+    }
+}

@@ -57,13 +57,32 @@ struct session;  // the client and the store's layout (backend.cpp)
 // One space's entries as this transaction sees them: key -> its values (one for a table or a
 // unique index; ordered values for a non-unique one). Nodes never change in place: a replaced
 // or erased node moves to the transaction's graveyard, so that vals handed out stay valid.
+//
+// A space is partial until a cursor move (or anything else that needs its order) fetches it
+// whole: a partial space holds only the keys looked up one by one (`known`, each with its mod
+// revision at the snapshot, 0 when absent), which the commit compares key by key. A whole
+// space is compared by its version key instead.
 struct space_data {
     using values = std::set<std::string, std::less<>>;
     using map = std::map<std::string, values, std::less<>>;
-    map entries;
-    std::size_t count = 0;          // values over all keys
-    std::int64_t version_mod = 0;   // the version key's mod revision at the snapshot (0: absent)
+    map entries;                    // whole: every entry; partial: those of known keys
+    bool whole = false;
     bool written = false;
+    std::size_t count = 0;          // whole: values over all keys
+    std::int64_t version_mod = 0;   // whole: the version key's mod revision at the snapshot (0: absent)
+    // partial:
+    std::map<std::string, std::int64_t, std::less<>> known;  // key (or key||pk) -> mod revision, 0: absent
+    std::int64_t delta = 0;         // entries added minus entries removed by this transaction
+    bool count_read = false;        // the count key was read (size(), or a commit that changes it)
+    std::size_t count_base = 0;     // its value at the snapshot
+    std::int64_t count_mod = 0;     // its mod revision at the snapshot (0: absent)
+};
+
+// A buffered write: the final state of one etcd key.
+struct pending_op {
+    unsigned space = 0;
+    std::string key, value;  // (key, value), or (index key, primary key) in a non-unique index
+    bool put = false;        // false: delete
 };
 
 struct env_t {
@@ -97,10 +116,10 @@ struct core {
     std::shared_ptr<session> sess;
     std::int64_t revision = 0;  // 0 until the first read fixes it
     std::vector<std::unique_ptr<space_data>> spaces;                // by space id, null until fetched
-    std::map<std::string, std::optional<std::string>, std::less<>> pending;  // etcd key -> value, or delete
+    std::map<std::string, pending_op, std::less<>> pending;  // by etcd key
     struct savepoint {
         std::vector<std::unique_ptr<space_data>> spaces;  // copies of the fetched spaces
-        std::map<std::string, std::optional<std::string>, std::less<>> pending;
+        std::map<std::string, pending_op, std::less<>> pending;
     };
     std::vector<savepoint> savepoints;
     std::vector<space_data::map::node_type> graveyard;
@@ -127,8 +146,16 @@ struct core {
     }
     [[noreturn]] void fail(int rc, std::string_view what, std::string_view table, std::string_view index = {});
 
-    // The space's entries, fetched at this transaction's revision the first time.
+    // The space as this transaction knows it (partial: nothing fetched yet).
     space_data& data(unsigned space);
+    // The space with every entry, fetched at this transaction's revision the first time, this
+    // transaction's writes applied.
+    space_data& whole(unsigned space);
+    // Makes sure the entry `suffix` (a key, or key||pk in a non-unique index) of a partial space
+    // is known: looked up at this transaction's revision the first time.
+    void know(unsigned space, space_data& sd, const std::string& key, const std::string& pk);
+    // The space's entry count, without fetching it whole.
+    std::size_t entries(unsigned space);
     bool dupsort(unsigned space) const;
     std::string etcd_key(unsigned space, std::string_view k, std::string_view v) const;
     void reset() noexcept;  // drops everything (end of the transaction)
