@@ -477,3 +477,26 @@ TEST_CASE("etcd backend: point reads and writes conflict per key, scans and size
         CHECK(a.read([](auto& t) { return t.template open_tree<Counter>().size(); }) == 4);
     }
 }
+
+TEST_CASE("etcd backend: without a quorum, a clear error within the deadline", "[etcd][backend]") {
+    cluster c;
+    auto o = etcd_options(c, "quorum/");
+    o.deadline = std::chrono::milliseconds{3000};
+    EStore a(o);
+    a.write([](auto& t) { t.template open_tree<Counter>().put(Counter{1, 1}); });
+    c.kill(1);
+    c.kill(2);
+    c.wait_leaderless(0);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        a.write([](auto& t) { t.template open_tree<Counter>().put(Counter{1, 2}); });
+        FAIL("a write went through without a quorum");
+    } catch (const netabase::error& e) {
+        INFO(e.what());
+        CHECK(e.code() == netabase::errc::unavailable);
+    }
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds{10});
+    c.restart(1);
+    c.wait_healthy();
+    CHECK(counter_of(a, 1) == 1);  // nothing of the failed write was applied
+}

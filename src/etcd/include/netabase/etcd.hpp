@@ -2,24 +2,25 @@
 // Store<Def, netabase::etcd>. Link netabase::etcd (CMake option NETABASE_ETCD); no gRPC type
 // shows through this header.
 //
-// First slice (issue #13). What it does:
+// First slice (issue #13; docs/SCALE-OUT.md, "The backend", says it all). In short:
 //   - one key prefix per store; each table and index is a space with keys
 //       <prefix>d<space:4 digits>/<key>          (a table row, or a unique index entry)
 //       <prefix>d<space:4 digits>/<key><pk>      (a non-unique index entry; its value is <pk>)
 //     and two bookkeeping keys per space, <prefix>v<space> (bumped by every write to the
 //     space) and <prefix>n<space> (its number of entries, kept exact).
-//   - a transaction reads at one revision, fixed at its first read; it fetches a whole space
-//     the first time it touches it (so this slice suits small tables), and the cursor moves of
-//     the seam (LMDB's, with DUPSORT's) run over that copy.
-//   - a write transaction's writes go to that copy (read-your-writes) and to a pending list;
-//     commit sends one Txn whose compares say "no space this transaction touched was written
-//     since its revision" (the version keys' mod revisions), so conflicts are detected per
-//     space, not per key. A failed compare is errc::conflict, nothing applied;
-//     Store::write(fn) runs fn again (bounded attempts, backoff).
+//   - a transaction reads at one revision, fixed at its first read. Exact-key calls are point
+//     reads; anything that needs the order fetches the space whole (so this slice suits
+//     tables of thousands of rows) and runs the seam's cursor moves, DUPSORT's included, over
+//     that copy.
+//   - a write transaction's writes go to its copy (read-your-writes) and to a pending list;
+//     commit sends one Txn (commit_once: a lost reply is never applied twice) whose compares
+//     are each point key's mod revision (0: absent), each whole space's version key, and the
+//     count key when size() read it or the count changes. A failed compare is errc::conflict,
+//     nothing applied; Store::write(fn) runs fn again (bounded attempts, backoff).
 //   - nested transactions (put_many, remove_many) are savepoints: copies of the touched spaces.
-// What it does not do yet: point reads without fetching the space, per-key conflicts, the
-// change log and watchers, verify/stats/rebuild_index, commits over etcd's --max-txn-ops
-// (they fail with errc::limit_exceeded, nothing applied).
+// Not yet: range reads of part of a space, the change log and watchers, verify/stats/
+// rebuild_index, schema records, commits over etcd's --max-txn-ops (errc::limit_exceeded,
+// nothing applied).
 #pragma once
 
 #include "netabase/detail/buffer.hpp"
