@@ -52,6 +52,25 @@ constexpr auto netabase_model(netabase::tag<Counter>) {
     return netabase::model<Counter>("counters").primary_key(&Counter::id);
 }
 
+// The bank: transfers between accounts, each with its record.
+struct Account {
+    std::uint32_t id;
+    std::int64_t balance;
+};
+constexpr auto netabase_model(netabase::tag<Account>) {
+    return netabase::model<Account>("accounts").primary_key(&Account::id);
+}
+struct Transfer {
+    std::uint64_t id;  // client << 32 | sequence
+    std::uint32_t from, to;
+    std::int64_t amount;
+};
+constexpr auto netabase_model(netabase::tag<Transfer>) {
+    return netabase::model<Transfer>("transfers").primary_key(&Transfer::id).secondary_key(&Transfer::from);
+}
+using Bank = netabase::definition<Account, Transfer>;
+using BankStore = netabase::Store<Bank, netabase::etcd>;
+
 using S = netabase::definition<Item, Counter>;
 using LStore = netabase::Store<S>;
 using EStore = netabase::Store<S, netabase::etcd>;
@@ -499,4 +518,130 @@ TEST_CASE("etcd backend: without a quorum, a clear error within the deadline", "
     c.restart(1);
     c.wait_healthy();
     CHECK(counter_of(a, 1) == 1);  // nothing of the failed write was applied
+}
+
+TEST_CASE("etcd backend: bank transfers from several clients while members are killed and restarted",
+          "[etcd][backend][bank]") {
+    cluster c;
+    constexpr std::uint32_t accounts = 5, clients = 3, transfers = 25;
+    constexpr std::int64_t initial = 100;
+    auto o = etcd_options(c, "bank/");
+    o.max_attempts = 60;  // every transfer inserts a record: they all conflict on its count
+    o.backoff = std::chrono::milliseconds{2};
+    {
+        BankStore s(o);
+        s.write([&](auto& t) {
+            auto acc = t.template open_tree<Account>();
+            for (std::uint32_t i = 0; i < accounts; ++i) acc.put(Account{i, initial});
+        });
+    }
+    std::atomic<bool> done{false}, checked{false};
+    std::atomic<int> kills{0};
+    std::vector<std::vector<std::uint64_t>> acknowledged(clients), refused(clients);
+    std::vector<int> unknown(clients, 0), unavailable(clients, 0);
+    std::vector<std::thread> threads;
+    for (std::uint32_t cl = 0; cl < clients; ++cl)
+        threads.emplace_back([&, cl] {
+            BankStore s(o);  // a client of its own
+            std::mt19937 rng(cl + 1);
+            // At least `transfers` each, and on until the killer has killed 4 members.
+            for (std::uint32_t seq = 0; seq < 600 && (seq < transfers || kills.load() < 4); ++seq) {
+                const std::uint64_t id = (std::uint64_t{cl} << 32) | seq;
+                const std::uint32_t from = rng() % accounts, to = (from + 1 + rng() % (accounts - 1)) % accounts;
+                const std::int64_t amount = 1 + rng() % 20;
+                try {
+                    const bool recorded = s.write([&](auto& t) {
+                        auto acc = t.template open_tree<Account>();
+                        Account f = acc.get(from)->value(), d = acc.get(to)->value();
+                        if (f.balance < amount) return false;  // no overdraft: nothing recorded
+                        f.balance -= amount;
+                        d.balance += amount;
+                        acc.put(f);
+                        acc.put(d);
+                        t.template open_tree<Transfer>().put(Transfer{id, from, to, amount});
+                        return true;
+                    });
+                    if (recorded) acknowledged[cl].push_back(id);
+                } catch (const netabase::error& e) {
+                    if (e.code() == netabase::errc::unknown_outcome)
+                        ++unknown[cl];
+                    else if (e.code() == netabase::errc::conflict)
+                        refused[cl].push_back(id);  // nothing applied
+                    else if (e.code() == netabase::errc::unavailable)
+                        ++unavailable[cl];
+                    else
+                        throw;
+                }
+            }
+        });
+    std::thread killer([&] {
+        std::size_t victim = 0;
+        while (!done.load()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{600});
+            if (done.load()) break;
+            victim = kills.load() % 2 == 0 ? c.leader() : (victim + 1) % c.size();
+            c.kill(victim);
+            ++kills;
+            std::this_thread::sleep_for(std::chrono::milliseconds{400});
+            c.restart(victim);
+        }
+        // A member restarted here dies with this thread (PR_SET_PDEATHSIG follows the thread
+        // that forked it): stay until the checks are done.
+        while (!checked.load()) std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    });
+    struct release {
+        std::atomic<bool>& done;
+        std::atomic<bool>& checked;
+        std::thread& killer;
+        ~release() {
+            done = true;
+            checked = true;
+            if (killer.joinable()) killer.join();
+        }
+    } release_killer{done, checked, killer};
+    for (auto& t : threads) t.join();
+    done = true;
+
+    BankStore s(o);
+    s.read([&](auto& t) {
+        auto acc = t.template open_tree<Account>();
+        auto rec = t.template open_tree<Transfer>();
+        std::vector<std::int64_t> want(accounts, initial);
+        for (const auto& g : rec.all()) {
+            Transfer x = g.value();
+            want[x.from] -= x.amount;
+            want[x.to] += x.amount;
+        }
+        std::int64_t sum = 0;
+        for (std::uint32_t i = 0; i < accounts; ++i) {
+            const std::int64_t b = acc.get(i)->value().balance;
+            INFO("account " << i);
+            CHECK(b == want[i]);  // every recorded transfer applied, and only those
+            CHECK(b >= 0);
+            sum += b;
+        }
+        CHECK(sum == initial * accounts);
+        std::size_t acked = 0;
+        for (std::uint32_t cl = 0; cl < clients; ++cl) {
+            for (std::uint64_t id : refused[cl]) CHECK(!rec.contains(id));
+            for (std::uint64_t id : acknowledged[cl]) CHECK(rec.contains(id));  // no acknowledged commit lost
+            acked += acknowledged[cl].size();
+        }
+        CHECK(rec.size() <= acked + static_cast<std::size_t>(unknown[0] + unknown[1] + unknown[2]));
+        CHECK(rec.index(&Transfer::from).size() == rec.size());
+        UNSCOPED_INFO("acknowledged " << acked << ", recorded " << rec.size() << ", kills " << kills.load());
+    });
+    CHECK(kills.load() >= 4);
+    std::size_t acked = 0, refusals = 0;
+    int unknowns = 0, unavailables = 0;
+    for (std::uint32_t cl = 0; cl < clients; ++cl) {
+        acked += acknowledged[cl].size();
+        refusals += refused[cl].size();
+        unknowns += unknown[cl];
+        unavailables += unavailable[cl];
+    }
+    CHECK(acked > clients * transfers / 2);
+    WARN("bank: " << acked << " transfers acknowledged, " << refusals << " refused (conflicts past max_attempts), "
+                  << unavailables << " unavailable, " << unknowns << " of unknown outcome; member kills survived: "
+                  << kills.load());
 }
