@@ -408,7 +408,7 @@ int del_entry(core& t, unsigned s, const std::string& key, const std::string* va
     space_data* sdp = &t.data(s);
     if (!sdp->whole && dup && !value) sdp = &t.whole(s);  // every value of the key
     space_data& sd = *sdp;
-    t.know(s, sd, key, dup ? *value : std::string());
+    t.know(s, sd, key, dup && value ? *value : std::string());  // (a whole space: nothing to look up)
     auto& m = sd.entries;
     auto it = m.find(key);
     if (it == m.end()) return MDB_NOTFOUND;

@@ -334,7 +334,7 @@ TEST_CASE("etcd backend: a read transaction reads at one revision", "[etcd][back
     CHECK(counter_of(a, 2) == 20);
 }
 
-TEST_CASE("etcd backend: two conflicting clients, exactly one commits; write(fn) retries", "[etcd][backend]") {
+TEST_CASE("etcd backend: two conflicting clients, exactly one commits, and write(fn) retries", "[etcd][backend]") {
     cluster c;
     EStore a(etcd_options(c, "conflict/")), b(etcd_options(c, "conflict/"));
     a.write([](auto& t) { t.template open_tree<Counter>().put(Counter{1, 0}); });
