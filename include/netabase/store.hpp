@@ -72,8 +72,8 @@ struct options {
 template <class Def, class B>
 class Store {
     static_assert(std::is_same_v<B, lmdb>,
-                  "netabase: Store<Def, B>: the only backend so far is netabase::lmdb (the seam is being moved "
-                  "behind B one layer at a time, issue #13)");
+                  "netabase: Store<Def, B>: B is not a backend: use netabase::lmdb (the default), or "
+                  "netabase::etcd with #include <netabase/etcd.hpp>");
 
 public:
     using definition_type = Def;

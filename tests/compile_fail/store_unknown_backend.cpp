@@ -1,4 +1,4 @@
-// EXPECT: the only backend so far is netabase::lmdb
+// EXPECT: B is not a backend: use netabase::lmdb
 #include "common.hpp"
 struct not_a_backend {};
 int main() {

@@ -45,7 +45,9 @@ public:
     void kill(std::size_t i);     // SIGKILL, and reaped
     void stop(std::size_t i);     // SIGSTOP: the member holds its connections and answers nothing
     void resume(std::size_t i);   // SIGCONT
-    void restart(std::size_t i);  // starts a killed member again on its data and ports; waits until it serves
+    // Starts a killed member again on its data and ports; waits until it serves. The member dies
+    // when the thread that called this exits (PR_SET_PDEATHSIG follows the forking thread).
+    void restart(std::size_t i);
 
     // Until every running member serves a linearizable read and agrees on one leader.
     void wait_healthy(std::chrono::seconds within = std::chrono::seconds{60});
